@@ -1,0 +1,17 @@
+//! `tracewire-shared`: the attributes, sanitizers, context handling and recording helpers that every
+//! tracewire adapter builds on.
+//!
+//! Adapters (`tracewire-sqlx`, `tracewire-redis`, …) are thin: they translate their client's calls into
+//! [`record::OperationSpan`]s started through an [`Instrumentation`], with attribute keys from
+//! [`semconv`], statement text from [`sanitize`], parents from [`context::parent`] and instruments from
+//! [`metrics`]. Everything a user can configure lives in [`Config`].
+//!
+//! ```
+//! use tracewire_shared::sanitize::sql::{analyze, Dialect};
+//!
+//! let analysis = analyze("SELECT * FROM users WHERE email = 'alice@example.com'", Dialect::Postgres);
+//! assert_eq!(analysis.text, "SELECT * FROM users WHERE email = ?");
+//! assert_eq!(analysis.summary.as_deref(), Some("SELECT users"));
+//! ```
+
+pub mod sanitize;
