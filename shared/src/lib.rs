@@ -15,3 +15,16 @@
 //! ```
 
 pub mod sanitize;
+pub mod cache;
+pub mod config;
+pub mod context;
+mod instrumentation;
+pub mod metrics;
+pub mod propagation;
+pub mod record;
+pub mod semconv;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{Config, QueryText};
+pub use instrumentation::Instrumentation;

@@ -1,1 +1,1217 @@
-//! placeholder
+//! SQL statement text (`db.query.text`) and summary (`db.query.summary`).
+//!
+//! [`analyze`] runs one pass of a small dialect-aware lexer over the statement: literals become `?`,
+//! comments disappear, identifiers, keywords, placeholders, operators and whitespace stay as written.
+//! The same pass feeds a token-level state machine that builds the summary
+//! (`{operation} {target} …` in query order). No regular expressions, no parser, no panics: any `&str`
+//! gives a bounded result.
+//!
+//! ```
+//! use tracewire_shared::sanitize::sql::{analyze, Dialect};
+//!
+//! let a = analyze(
+//!     "INSERT INTO users (email, age) VALUES ('alice@example.com', 42) -- signup",
+//!     Dialect::MySql,
+//! );
+//! assert_eq!(a.text, "INSERT INTO users (email, age) VALUES (?, ?) ");
+//! assert_eq!(a.summary.as_deref(), Some("INSERT users"));
+//! ```
+
+use super::{DEFAULT_MAX_TEXT_LEN, truncate_on_char_boundary};
+
+/// The SQL dialect a statement is written in; it decides what counts as a literal.
+///
+/// ```
+/// use tracewire_shared::sanitize::sql::{analyze, Dialect};
+///
+/// // In PostgreSQL "…" is an identifier; in MySQL it is a string.
+/// assert_eq!(analyze(r#"SELECT "name" FROM t"#, Dialect::Postgres).text, r#"SELECT "name" FROM t"#);
+/// assert_eq!(analyze(r#"SELECT "name" FROM t"#, Dialect::MySql).text, "SELECT ? FROM t");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// PostgreSQL: `"…"` identifiers, `E'…'` escapes, `$tag$…$tag$` strings, nested block comments.
+    Postgres,
+    /// MySQL and MariaDB: `"…"` strings, backslash escapes, `#` comments.
+    MySql,
+    /// SQLite: `"…"` treated as strings (SQLite falls back to that when no column matches).
+    Sqlite,
+    /// Anything else: `"…"` treated as strings, no backslash escapes.
+    #[default]
+    Other,
+}
+
+impl Dialect {
+    fn double_quote_is_identifier(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+
+    fn backslash_escapes(self) -> bool {
+        matches!(self, Dialect::MySql)
+    }
+
+    fn hash_comments(self) -> bool {
+        matches!(self, Dialect::MySql)
+    }
+
+    fn nested_comments(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+
+    fn dollar_quotes(self) -> bool {
+        matches!(self, Dialect::Postgres)
+    }
+}
+
+/// The result of [`analyze`]: what the span records about a statement.
+///
+/// ```
+/// use tracewire_shared::sanitize::sql::{analyze, Dialect};
+///
+/// let a = analyze("BEGIN; UPDATE accounts SET balance = 0 WHERE id = $1; COMMIT", Dialect::Postgres);
+/// assert_eq!(a.summary.as_deref(), Some("BEGIN UPDATE accounts COMMIT"));
+/// assert_eq!(a.statements, 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Analysis {
+    /// The sanitized statement text for `db.query.text`: literals replaced by `?`, comments removed,
+    /// `IN (?, ?, …)` collapsed to `IN (?)`, bounded by the configured limit.
+    pub text: String,
+    /// `db.query.summary`: operations and their targets in query order, at most 255 bytes; `None`
+    /// when no operation was recognised.
+    pub summary: Option<String>,
+    /// How many statements the text holds (`;`-separated, empty ones not counted); adapters report
+    /// `db.operation.batch.size` when it is 2 or more.
+    pub statements: usize,
+}
+
+/// The longest `db.query.summary` produced, in bytes.
+pub const MAX_SUMMARY_LEN: usize = 255;
+
+/// Sanitizes and summarizes `query`, capping the text at [`DEFAULT_MAX_TEXT_LEN`].
+///
+/// ```
+/// use tracewire_shared::sanitize::sql::{analyze, Dialect};
+///
+/// let a = analyze("SELECT * FROM orders WHERE id IN (1, 2, 3) AND note = 'secret'", Dialect::Sqlite);
+/// assert_eq!(a.text, "SELECT * FROM orders WHERE id IN (?) AND note = ?");
+/// assert_eq!(a.summary.as_deref(), Some("SELECT orders"));
+/// ```
+pub fn analyze(query: &str, dialect: Dialect) -> Analysis {
+    analyze_with_limit(query, dialect, DEFAULT_MAX_TEXT_LEN)
+}
+
+/// Like [`analyze`], with the text capped at `max_len` bytes (cut on a char boundary).
+///
+/// Lexing stops once the cap is reached, so the work is bounded by the input even for huge statements.
+///
+/// ```
+/// use tracewire_shared::sanitize::sql::{analyze_with_limit, Dialect};
+///
+/// let a = analyze_with_limit("SELECT a, b, c FROM t", Dialect::Other, 8);
+/// assert_eq!(a.text, "SELECT a");
+/// ```
+pub fn analyze_with_limit(query: &str, dialect: Dialect, max_len: usize) -> Analysis {
+    let mut lexer = Lexer {
+        src: query,
+        bytes: query.as_bytes(),
+        pos: 0,
+        dialect,
+        out: String::with_capacity(query.len().min(max_len.saturating_add(8))),
+        max_len,
+        in_list: InList::Idle,
+        masking_rest: false,
+        summary: Summarizer::default(),
+    };
+    lexer.run();
+    let mut text = lexer.out;
+    truncate_on_char_boundary(&mut text, max_len);
+    let statements = lexer.summary.statements + usize::from(lexer.summary.statement_has_tokens);
+    let summary = lexer.summary.finish();
+    Analysis {
+        text,
+        summary,
+        statements,
+    }
+}
+
+/// Progress of the `IN (…)` collapse: the output position just after `(` while only values and commas
+/// have followed.
+#[derive(Clone, Copy)]
+enum InList {
+    Idle,
+    AfterIn,
+    Open { out_pos: usize, saw_value: bool },
+}
+
+struct Lexer<'q> {
+    src: &'q str,
+    bytes: &'q [u8],
+    pos: usize,
+    dialect: Dialect,
+    out: String,
+    max_len: usize,
+    in_list: InList,
+    /// Inside user/role DDL after `PASSWORD` / `IDENTIFIED`: tokens are lexed but not written until `;`.
+    masking_rest: bool,
+    summary: Summarizer,
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_ident_continue(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+impl<'q> Lexer<'q> {
+    fn peek(&self, ahead: usize) -> u8 {
+        self.bytes.get(self.pos + ahead).copied().unwrap_or(0)
+    }
+
+    fn run(&mut self) {
+        while self.pos < self.bytes.len() {
+            if self.out.len() > self.max_len {
+                return;
+            }
+            let b = self.bytes[self.pos];
+            match b {
+                _ if is_space(b) => {
+                    let start = self.pos;
+                    while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
+                        self.pos += 1;
+                    }
+                    self.emit_src(start, self.pos);
+                }
+                b'-' if self.peek(1) == b'-' => self.line_comment(),
+                b'#' if self.dialect.hash_comments() => self.line_comment(),
+                b'/' if self.peek(1) == b'*' => self.block_comment(),
+                b'\'' => {
+                    self.pos += 1;
+                    self.quoted_literal(b'\'', self.dialect.backslash_escapes());
+                }
+                b'"' if self.dialect.double_quote_is_identifier() => self.quoted_identifier(b'"'),
+                b'"' => {
+                    self.pos += 1;
+                    self.quoted_literal(b'"', self.dialect.backslash_escapes());
+                }
+                b'`' => self.quoted_identifier(b'`'),
+                b'0'..=b'9' => self.number(),
+                b'.' if self.peek(1).is_ascii_digit() => self.number(),
+                b'+' | b'-'
+                    if self.peek(1).is_ascii_digit()
+                        || (self.peek(1) == b'.' && self.peek(2).is_ascii_digit()) =>
+                {
+                    self.pos += 1;
+                    self.number();
+                }
+                b'$' => self.dollar(),
+                b'?' => {
+                    let start = self.pos;
+                    self.pos += 1;
+                    while self.peek(0).is_ascii_digit() {
+                        self.pos += 1;
+                    }
+                    // A bare `?` is a value for the IN collapse; `?1` is a numbered placeholder.
+                    self.placeholder(start, self.pos - start == 1);
+                }
+                _ if is_ident_start(b) => self.word(),
+                _ => {
+                    self.pos += 1;
+                    self.punct(b);
+                }
+            }
+        }
+    }
+
+    /// Writes `src[start..end]` verbatim (unless masking the rest of a statement).
+    fn emit_src(&mut self, start: usize, end: usize) {
+        if !self.masking_rest {
+            // Token boundaries are always at ASCII bytes or the ends, so this slice is valid UTF-8.
+            self.out.push_str(&self.src[start..end]);
+        }
+    }
+
+    fn emit_literal(&mut self) {
+        self.summary.other();
+        if !self.masking_rest {
+            self.out.push('?');
+        }
+        self.in_list = match self.in_list {
+            InList::Open { out_pos, .. } => InList::Open {
+                out_pos,
+                saw_value: true,
+            },
+            _ => InList::Idle,
+        };
+    }
+
+    /// A removed comment between two tokens leaves one space so the tokens cannot fuse (`-/**/-`).
+    fn after_comment(&mut self) {
+        let prev_is_token = self.out.as_bytes().last().is_some_and(|b| !is_space(*b));
+        let next_is_token = self.pos < self.bytes.len() && !is_space(self.bytes[self.pos]);
+        if prev_is_token && next_is_token && !self.masking_rest {
+            self.out.push(' ');
+        }
+    }
+
+    fn line_comment(&mut self) {
+        while self.pos < self.bytes.len() && self.bytes[self.pos] != b'\n' {
+            self.pos += 1;
+        }
+    }
+
+    fn block_comment(&mut self) {
+        self.pos += 2;
+        let mut depth = 1usize;
+        while self.pos < self.bytes.len() {
+            match (self.bytes[self.pos], self.peek(1)) {
+                (b'*', b'/') => {
+                    self.pos += 2;
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                (b'/', b'*') if self.dialect.nested_comments() => {
+                    self.pos += 2;
+                    depth += 1;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        self.after_comment();
+    }
+
+    /// Skips a literal whose opening quote has been consumed; doubled quotes (and backslashes where
+    /// they escape) stay inside. Unterminated literals run to the end of the input.
+    fn quoted_literal(&mut self, quote: u8, backslash: bool) {
+        while self.pos < self.bytes.len() {
+            let b = self.bytes[self.pos];
+            if backslash && b == b'\\' {
+                self.pos += 2;
+            } else if b == quote {
+                if self.peek(1) == quote {
+                    self.pos += 2;
+                } else {
+                    self.pos += 1;
+                    break;
+                }
+            } else {
+                self.pos += 1;
+            }
+        }
+        self.pos = self.pos.min(self.bytes.len());
+        self.emit_literal();
+    }
+
+    fn quoted_identifier(&mut self, quote: u8) {
+        let start = self.pos;
+        self.pos += 1;
+        while self.pos < self.bytes.len() {
+            if self.bytes[self.pos] == quote {
+                if self.peek(1) == quote {
+                    self.pos += 2;
+                    continue;
+                }
+                self.pos += 1;
+                break;
+            }
+            self.pos += 1;
+        }
+        self.emit_src(start, self.pos);
+        self.in_list = InList::Idle;
+        let word = &self.src[start..self.pos];
+        if !self.masking_rest {
+            self.summary.word(word, None);
+        }
+    }
+
+    /// Integer, decimal, exponent, hex (`0x…`) and binary (`0b…`) literals, with any sign already
+    /// consumed. Trailing identifier characters are swallowed too, so `1abc` never half-leaks.
+    fn number(&mut self) {
+        let hex = self.peek(0) == b'0' && matches!(self.peek(1), b'x' | b'X');
+        while self.pos < self.bytes.len() {
+            let b = self.bytes[self.pos];
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
+                self.pos += 1;
+                if !hex && matches!(b, b'e' | b'E') && matches!(self.peek(0), b'+' | b'-') {
+                    self.pos += 1;
+                }
+            } else {
+                break;
+            }
+        }
+        self.emit_literal();
+    }
+
+    /// `$1` placeholders, PostgreSQL dollar-quoted strings, or a lone `$`.
+    fn dollar(&mut self) {
+        let start = self.pos;
+        if self.peek(1).is_ascii_digit() {
+            self.pos += 1;
+            while self.peek(0).is_ascii_digit() {
+                self.pos += 1;
+            }
+            self.placeholder(start, false);
+            return;
+        }
+        if self.dialect.dollar_quotes() {
+            let mut end = self.pos + 1;
+            if self.bytes.get(end).copied().is_some_and(is_ident_start) {
+                while self
+                    .bytes
+                    .get(end)
+                    .copied()
+                    .is_some_and(|b| is_ident_continue(b) && b != b'$')
+                {
+                    end += 1;
+                }
+            }
+            if self.bytes.get(end) == Some(&b'$') {
+                let tag = &self.bytes[start..=end];
+                let body = end + 1;
+                self.pos = find(&self.bytes[body..], tag).map_or(self.bytes.len(), |i| body + i + tag.len());
+                self.emit_literal();
+                return;
+            }
+        }
+        self.pos += 1;
+        self.punct(b'$');
+    }
+
+    fn placeholder(&mut self, start: usize, counts_as_value: bool) {
+        self.emit_src(start, self.pos);
+        self.summary.other();
+        self.in_list = match self.in_list {
+            InList::Open { out_pos, .. } if counts_as_value => InList::Open {
+                out_pos,
+                saw_value: true,
+            },
+            _ => InList::Idle,
+        };
+    }
+
+    fn word(&mut self) {
+        let start = self.pos;
+        while self.pos < self.bytes.len() && is_ident_continue(self.bytes[self.pos]) {
+            self.pos += 1;
+        }
+        let word = &self.src[start..self.pos];
+        let next = self.peek(0);
+        // String prefixes: E'…' (escapes), B'…', X'…', N'…', U&'…'.
+        if word.len() == 1 {
+            let c = word.as_bytes()[0].to_ascii_uppercase();
+            if next == b'\'' && matches!(c, b'E' | b'B' | b'X' | b'N') {
+                self.pos += 1;
+                let escapes = c == b'E' || self.dialect.backslash_escapes();
+                self.quoted_literal(b'\'', escapes);
+                return;
+            }
+            if c == b'U' && next == b'&' && self.peek(1) == b'\'' {
+                self.pos += 2;
+                self.quoted_literal(b'\'', false);
+                return;
+            }
+        }
+        self.emit_src(start, self.pos);
+        if self.masking_rest {
+            return;
+        }
+        let kw = keyword(word);
+        self.in_list = if kw == Some("IN") {
+            InList::AfterIn
+        } else {
+            InList::Idle
+        };
+        if matches!(kw, Some("PASSWORD" | "IDENTIFIED")) && self.summary.in_credential_ddl() {
+            self.mask_credentials(kw == Some("IDENTIFIED"));
+            return;
+        }
+        self.summary.word(word, kw);
+    }
+
+    /// `… PASSWORD <rest>` / `… IDENTIFIED [BY] <rest>` in user/role DDL: the rest of the statement
+    /// becomes ` ?`, whatever it holds (quoted or not).
+    fn mask_credentials(&mut self, identified: bool) {
+        if identified {
+            let mut p = self.pos;
+            while p < self.bytes.len() && is_space(self.bytes[p]) {
+                p += 1;
+            }
+            let by_end = p + 2;
+            if by_end <= self.bytes.len()
+                && self.bytes[p..by_end].eq_ignore_ascii_case(b"BY")
+                && !self.bytes.get(by_end).copied().is_some_and(is_ident_continue)
+            {
+                self.emit_src(self.pos, by_end);
+                self.pos = by_end;
+            }
+        }
+        self.out.push_str(" ?");
+        self.masking_rest = true;
+        self.summary.other();
+    }
+
+    fn punct(&mut self, b: u8) {
+        if b == b';' {
+            self.masking_rest = false;
+        }
+        if !self.masking_rest {
+            // `b` is ASCII (non-ASCII bytes are identifier characters), so it is one char.
+            self.out.push(char::from(b));
+        }
+        self.in_list = match (b, self.in_list) {
+            (b'(', InList::AfterIn) => InList::Open {
+                out_pos: self.out.len(),
+                saw_value: false,
+            },
+            (b',', state @ InList::Open { .. }) => state,
+            (b')', InList::Open { out_pos, saw_value }) => {
+                if saw_value && !self.masking_rest && out_pos <= self.out.len() {
+                    self.out.truncate(out_pos);
+                    self.out.push_str("?)");
+                }
+                InList::Idle
+            }
+            _ => InList::Idle,
+        };
+        if b == b';' {
+            self.summary.end_statement();
+            return;
+        }
+        if self.masking_rest {
+            return;
+        }
+        match b {
+            b'(' => self.summary.open_paren(),
+            b')' => self.summary.close_paren(),
+            b',' => self.summary.comma(),
+            b'.' => self.summary.dot(),
+            _ => self.summary.other(),
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let mut i = 0;
+    while i + needle.len() <= haystack.len() {
+        match haystack[i..].iter().position(|&b| b == first) {
+            Some(off) => {
+                i += off;
+                if i + needle.len() <= haystack.len() && &haystack[i..i + needle.len()] == needle {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+/// The canonical upper-case form of the keywords the summary and the sanitizer care about.
+fn keyword(word: &str) -> Option<&'static str> {
+    const MAX: usize = 14;
+    let bytes = word.as_bytes();
+    if bytes.len() < 2 || bytes.len() > MAX {
+        return None;
+    }
+    let mut buf = [0u8; MAX];
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = src.to_ascii_uppercase();
+    }
+    Some(match &buf[..bytes.len()] {
+        // Operations.
+        b"SELECT" => "SELECT",
+        b"INSERT" => "INSERT",
+        b"UPDATE" => "UPDATE",
+        b"DELETE" => "DELETE",
+        b"MERGE" => "MERGE",
+        b"REPLACE" => "REPLACE",
+        b"UPSERT" => "UPSERT",
+        b"CREATE" => "CREATE",
+        b"ALTER" => "ALTER",
+        b"DROP" => "DROP",
+        b"TRUNCATE" => "TRUNCATE",
+        b"CALL" => "CALL",
+        b"EXEC" => "EXEC",
+        b"EXECUTE" => "EXECUTE",
+        b"WITH" => "WITH",
+        b"BEGIN" => "BEGIN",
+        b"START" => "START",
+        b"COMMIT" => "COMMIT",
+        b"ROLLBACK" => "ROLLBACK",
+        b"SAVEPOINT" => "SAVEPOINT",
+        b"RELEASE" => "RELEASE",
+        b"SET" => "SET",
+        b"SHOW" => "SHOW",
+        b"EXPLAIN" => "EXPLAIN",
+        b"DESCRIBE" => "DESCRIBE",
+        b"GRANT" => "GRANT",
+        b"REVOKE" => "REVOKE",
+        b"USE" => "USE",
+        b"VACUUM" => "VACUUM",
+        b"ANALYZE" => "ANALYZE",
+        b"PRAGMA" => "PRAGMA",
+        b"COPY" => "COPY",
+        b"LOCK" => "LOCK",
+        b"PREPARE" => "PREPARE",
+        b"DEALLOCATE" => "DEALLOCATE",
+        b"LISTEN" => "LISTEN",
+        b"NOTIFY" => "NOTIFY",
+        b"REFRESH" => "REFRESH",
+        b"REINDEX" => "REINDEX",
+        b"ATTACH" => "ATTACH",
+        b"DETACH" => "DETACH",
+        // Clauses.
+        b"FROM" => "FROM",
+        b"JOIN" => "JOIN",
+        b"INTO" => "INTO",
+        b"IN" => "IN",
+        b"AS" => "AS",
+        b"ON" => "ON",
+        b"USING" => "USING",
+        b"WHERE" => "WHERE",
+        b"GROUP" => "GROUP",
+        b"ORDER" => "ORDER",
+        b"HAVING" => "HAVING",
+        b"LIMIT" => "LIMIT",
+        b"OFFSET" => "OFFSET",
+        b"FETCH" => "FETCH",
+        b"FOR" => "FOR",
+        b"WINDOW" => "WINDOW",
+        b"VALUES" => "VALUES",
+        b"RETURNING" => "RETURNING",
+        b"UNION" => "UNION",
+        b"INTERSECT" => "INTERSECT",
+        b"EXCEPT" => "EXCEPT",
+        b"MINUS" => "MINUS",
+        b"ALL" => "ALL",
+        b"DISTINCT" => "DISTINCT",
+        b"INNER" => "INNER",
+        b"LEFT" => "LEFT",
+        b"RIGHT" => "RIGHT",
+        b"FULL" => "FULL",
+        b"OUTER" => "OUTER",
+        b"CROSS" => "CROSS",
+        b"NATURAL" => "NATURAL",
+        b"STRAIGHT_JOIN" => "STRAIGHT_JOIN",
+        b"PARTITION" => "PARTITION",
+        b"DEFAULT" => "DEFAULT",
+        // Target modifiers that are not table names.
+        b"ONLY" => "ONLY",
+        b"LATERAL" => "LATERAL",
+        b"IGNORE" => "IGNORE",
+        b"LOW_PRIORITY" => "LOW_PRIORITY",
+        b"HIGH_PRIORITY" => "HIGH_PRIORITY",
+        b"DELAYED" => "DELAYED",
+        b"QUICK" => "QUICK",
+        b"OR" => "OR",
+        b"ABORT" => "ABORT",
+        b"FAIL" => "FAIL",
+        b"TABLE" => "TABLE",
+        // DDL object kinds and modifiers.
+        b"INDEX" => "INDEX",
+        b"VIEW" => "VIEW",
+        b"SEQUENCE" => "SEQUENCE",
+        b"SCHEMA" => "SCHEMA",
+        b"DATABASE" => "DATABASE",
+        b"FUNCTION" => "FUNCTION",
+        b"PROCEDURE" => "PROCEDURE",
+        b"TRIGGER" => "TRIGGER",
+        b"TYPE" => "TYPE",
+        b"EXTENSION" => "EXTENSION",
+        b"USER" => "USER",
+        b"ROLE" => "ROLE",
+        b"LOGIN" => "LOGIN",
+        b"DOMAIN" => "DOMAIN",
+        b"EVENT" => "EVENT",
+        b"POLICY" => "POLICY",
+        b"TABLESPACE" => "TABLESPACE",
+        b"COLLATION" => "COLLATION",
+        b"AGGREGATE" => "AGGREGATE",
+        b"SERVER" => "SERVER",
+        b"PUBLICATION" => "PUBLICATION",
+        b"SUBSCRIPTION" => "SUBSCRIPTION",
+        b"TEMP" => "TEMP",
+        b"TEMPORARY" => "TEMPORARY",
+        b"UNIQUE" => "UNIQUE",
+        b"MATERIALIZED" => "MATERIALIZED",
+        b"UNLOGGED" => "UNLOGGED",
+        b"GLOBAL" => "GLOBAL",
+        b"LOCAL" => "LOCAL",
+        b"VIRTUAL" => "VIRTUAL",
+        b"EXTERNAL" => "EXTERNAL",
+        b"RECURSIVE" => "RECURSIVE",
+        b"IF" => "IF",
+        b"NOT" => "NOT",
+        b"EXISTS" => "EXISTS",
+        b"CONCURRENTLY" => "CONCURRENTLY",
+        // Credentials.
+        b"PASSWORD" => "PASSWORD",
+        b"IDENTIFIED" => "IDENTIFIED",
+        _ => return None,
+    })
+}
+
+/// Statement-level operations that open a summary when they start a statement.
+fn is_statement_operation(kw: &str) -> bool {
+    matches!(
+        kw,
+        "SELECT"
+            | "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "MERGE"
+            | "REPLACE"
+            | "UPSERT"
+            | "CREATE"
+            | "ALTER"
+            | "DROP"
+            | "TRUNCATE"
+            | "CALL"
+            | "EXEC"
+            | "EXECUTE"
+            | "BEGIN"
+            | "START"
+            | "COMMIT"
+            | "ROLLBACK"
+            | "SAVEPOINT"
+            | "RELEASE"
+            | "SET"
+            | "SHOW"
+            | "EXPLAIN"
+            | "DESCRIBE"
+            | "GRANT"
+            | "REVOKE"
+            | "USE"
+            | "VACUUM"
+            | "ANALYZE"
+            | "PRAGMA"
+            | "COPY"
+            | "LOCK"
+            | "PREPARE"
+            | "DEALLOCATE"
+            | "LISTEN"
+            | "NOTIFY"
+            | "REFRESH"
+            | "REINDEX"
+            | "ATTACH"
+            | "DETACH"
+    )
+}
+
+/// Operations recognised inside parentheses (subqueries, data-modifying CTEs).
+fn is_nested_operation(kw: &str) -> bool {
+    matches!(kw, "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE")
+}
+
+fn is_ddl_kind(kw: &str) -> bool {
+    matches!(
+        kw,
+        "TABLE"
+            | "INDEX"
+            | "VIEW"
+            | "SEQUENCE"
+            | "SCHEMA"
+            | "DATABASE"
+            | "FUNCTION"
+            | "PROCEDURE"
+            | "TRIGGER"
+            | "TYPE"
+            | "EXTENSION"
+            | "USER"
+            | "ROLE"
+            | "LOGIN"
+            | "DOMAIN"
+            | "EVENT"
+            | "POLICY"
+            | "TABLESPACE"
+            | "COLLATION"
+            | "AGGREGATE"
+            | "SERVER"
+            | "PUBLICATION"
+            | "SUBSCRIPTION"
+    )
+}
+
+fn is_ddl_modifier(kw: &str) -> bool {
+    matches!(
+        kw,
+        "OR" | "REPLACE"
+            | "TEMP"
+            | "TEMPORARY"
+            | "UNIQUE"
+            | "MATERIALIZED"
+            | "UNLOGGED"
+            | "GLOBAL"
+            | "LOCAL"
+            | "VIRTUAL"
+            | "EXTERNAL"
+            | "RECURSIVE"
+            | "IF"
+            | "NOT"
+            | "EXISTS"
+            | "CONCURRENTLY"
+            | "ONLY"
+    )
+}
+
+/// Words that may sit between an operation's keyword and its target without being the target.
+fn is_target_modifier(kw: &str) -> bool {
+    matches!(
+        kw,
+        "ONLY"
+            | "LATERAL"
+            | "IGNORE"
+            | "LOW_PRIORITY"
+            | "HIGH_PRIORITY"
+            | "DELAYED"
+            | "QUICK"
+            | "OR"
+            | "ABORT"
+            | "FAIL"
+            | "REPLACE"
+            | "ROLLBACK"
+            | "INTO"
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Expect {
+    #[default]
+    Nothing,
+    /// The next name is a target (after FROM, JOIN, INTO, UPDATE, CALL).
+    Target,
+    /// A target was read; an alias (with or without AS) may follow.
+    Alias,
+    /// After CREATE/ALTER/DROP/TRUNCATE: modifiers, then the object kind.
+    DdlKind,
+    /// After the object kind: the object's name.
+    DdlName,
+}
+
+/// Summary state for one level of parentheses.
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    stmt_start: bool,
+    /// The innermost operation seen at this level (decides what FROM / INTO mean here).
+    op: Option<&'static str>,
+    expect: Expect,
+    /// Inside a FROM list, where a comma introduces another table.
+    from_list: bool,
+    /// A `WITH` statement: each CTE body's closing parenthesis may be followed by the operation.
+    with: bool,
+}
+
+#[derive(Default)]
+struct Summarizer {
+    out: String,
+    full: bool,
+    frame: Frame,
+    stack: Vec<Frame>,
+    /// The last word appended was a target that a `.name` may extend.
+    target_open: bool,
+    pending_dot: bool,
+    /// The first operation of the current top-level statement and the DDL kind that followed it.
+    stmt_op: Option<&'static str>,
+    stmt_kind: Option<&'static str>,
+    statements: usize,
+    statement_has_tokens: bool,
+    started: bool,
+}
+
+/// Deeper nesting than this is tracked as one level: pathological input costs no memory.
+const MAX_DEPTH: usize = 64;
+
+impl Summarizer {
+    fn finish(self) -> Option<String> {
+        (!self.out.is_empty()).then_some(self.out)
+    }
+
+    fn push_part(&mut self, part: &str, joined_by_dot: bool) {
+        if self.full {
+            return;
+        }
+        let sep = usize::from(!self.out.is_empty());
+        if self.out.len() + sep + part.len() > MAX_SUMMARY_LEN {
+            self.full = true;
+            return;
+        }
+        if joined_by_dot {
+            self.out.push('.');
+        } else if sep == 1 {
+            self.out.push(' ');
+        }
+        self.out.push_str(part);
+    }
+
+    fn touch(&mut self) {
+        self.statement_has_tokens = true;
+        if !self.started {
+            self.started = true;
+            self.frame.stmt_start = true;
+        }
+    }
+
+    fn in_credential_ddl(&self) -> bool {
+        match self.stmt_op {
+            Some("CREATE" | "ALTER") => matches!(self.stmt_kind, Some("USER" | "ROLE" | "LOGIN")),
+            Some("SET" | "GRANT") => true,
+            _ => false,
+        }
+    }
+
+    fn word(&mut self, word: &str, kw: Option<&'static str>) {
+        self.touch();
+        if self.pending_dot && self.target_open {
+            self.pending_dot = false;
+            // One byte is needed for the dot; push_part's separator accounting covers it.
+            self.push_part(word, true);
+            return;
+        }
+        self.pending_dot = false;
+        self.target_open = false;
+        let frame = self.frame;
+        match frame.expect {
+            Expect::DdlKind => {
+                if let Some(k) = kw {
+                    if is_ddl_modifier(k) {
+                        return;
+                    }
+                    if is_ddl_kind(k) {
+                        if self.stack.is_empty() && self.stmt_kind.is_none() {
+                            self.stmt_kind = Some(k);
+                        }
+                        self.push_part(word, false);
+                        self.frame.expect = Expect::DdlName;
+                        return;
+                    }
+                }
+                // `TRUNCATE t` names its table directly.
+                self.frame.expect = Expect::Nothing;
+                if frame.op == Some("TRUNCATE") {
+                    self.add_target(word);
+                    return;
+                }
+            }
+            Expect::DdlName => {
+                if kw.is_some_and(is_ddl_modifier) {
+                    return;
+                }
+                self.frame.expect = Expect::Nothing;
+                self.add_target(word);
+                return;
+            }
+            Expect::Target => {
+                if kw.is_some_and(is_target_modifier) {
+                    return;
+                }
+                if kw.is_none_or(|k| !is_statement_operation(k) && k != "WITH" && k != "VALUES") {
+                    self.add_target(word);
+                    self.frame.expect = Expect::Alias;
+                    return;
+                }
+                self.frame.expect = Expect::Nothing;
+            }
+            Expect::Alias => {
+                if kw == Some("AS") {
+                    return;
+                }
+                self.frame.expect = Expect::Nothing;
+                if kw.is_none() {
+                    return; // the alias itself
+                }
+            }
+            Expect::Nothing => {}
+        }
+        self.keyword_or_name(word, kw);
+    }
+
+    fn add_target(&mut self, word: &str) {
+        self.push_part(word, false);
+        self.target_open = true;
+    }
+
+    fn keyword_or_name(&mut self, word: &str, kw: Option<&'static str>) {
+        let Some(kw) = kw else {
+            self.frame.stmt_start = false;
+            return;
+        };
+        let top = self.stack.is_empty();
+        let start = self.frame.stmt_start;
+        let is_op = if start && top {
+            is_statement_operation(kw)
+        } else {
+            // SELECT is reserved everywhere (INSERT … SELECT, CREATE TABLE … AS SELECT); the other
+            // operations only count where a statement or subquery begins.
+            kw == "SELECT" || (start && is_nested_operation(kw))
+        };
+        if is_op {
+            self.push_part(word, false);
+            self.frame.op = Some(kw);
+            self.frame.stmt_start = false;
+            self.frame.from_list = false;
+            if top && self.stmt_op.is_none() {
+                self.stmt_op = Some(kw);
+            }
+            self.frame.expect = match kw {
+                "UPDATE" | "CALL" | "EXEC" | "EXECUTE" => Expect::Target,
+                "CREATE" | "ALTER" | "DROP" | "TRUNCATE" => Expect::DdlKind,
+                _ => Expect::Nothing,
+            };
+            return;
+        }
+        match kw {
+            "WITH" if start => {
+                self.frame.with = true;
+            }
+            "RECURSIVE" if self.frame.with => {}
+            "UNION" | "INTERSECT" | "EXCEPT" | "MINUS" => {
+                self.frame.stmt_start = true;
+                self.frame.from_list = false;
+            }
+            "ALL" | "DISTINCT" if start => {}
+            "FROM" if matches!(self.frame.op, Some("SELECT" | "DELETE" | "UPDATE")) => {
+                self.frame.expect = Expect::Target;
+                self.frame.from_list = true;
+                self.frame.stmt_start = false;
+            }
+            "JOIN" | "STRAIGHT_JOIN" if self.frame.op.is_some() => {
+                self.frame.expect = Expect::Target;
+                self.frame.from_list = false;
+            }
+            "INTO" if matches!(self.frame.op, Some("INSERT" | "REPLACE" | "UPSERT" | "MERGE")) => {
+                self.frame.expect = Expect::Target;
+            }
+            "INNER" | "LEFT" | "RIGHT" | "FULL" | "OUTER" | "CROSS" | "NATURAL" | "LATERAL" => {}
+            _ => {
+                self.frame.stmt_start = false;
+                self.frame.from_list = false;
+            }
+        }
+    }
+
+    fn open_paren(&mut self) {
+        self.touch();
+        self.pending_dot = false;
+        self.target_open = false;
+        if self.frame.expect == Expect::Target {
+            // `FROM (SELECT …) AS sub`: the parenthesised group stands where a table would.
+            self.frame.expect = Expect::Alias;
+        }
+        if self.stack.len() < MAX_DEPTH {
+            self.stack.push(self.frame);
+        }
+        self.frame = Frame {
+            stmt_start: true,
+            ..Frame::default()
+        };
+    }
+
+    fn close_paren(&mut self) {
+        self.touch();
+        self.pending_dot = false;
+        self.target_open = false;
+        if let Some(outer) = self.stack.pop() {
+            self.frame = outer;
+            if self.frame.with {
+                self.frame.stmt_start = true;
+            }
+        }
+    }
+
+    fn comma(&mut self) {
+        self.touch();
+        self.pending_dot = false;
+        self.target_open = false;
+        if self.frame.from_list {
+            self.frame.expect = Expect::Target;
+        }
+    }
+
+    fn dot(&mut self) {
+        self.touch();
+        self.pending_dot = self.target_open;
+    }
+
+    fn other(&mut self) {
+        self.touch();
+        self.pending_dot = false;
+        self.target_open = false;
+        self.frame.stmt_start = false;
+        if matches!(self.frame.expect, Expect::Target | Expect::DdlKind | Expect::DdlName) {
+            self.frame.expect = Expect::Nothing;
+        }
+    }
+
+    fn end_statement(&mut self) {
+        if self.statement_has_tokens {
+            self.statements += 1;
+        }
+        self.statement_has_tokens = false;
+        self.stack.clear();
+        self.frame = Frame {
+            stmt_start: true,
+            ..Frame::default()
+        };
+        self.pending_dot = false;
+        self.target_open = false;
+        self.stmt_op = None;
+        self.stmt_kind = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(q: &str, d: Dialect) -> String {
+        analyze(q, d).text
+    }
+
+    fn summary(q: &str) -> Option<String> {
+        analyze(q, Dialect::Other).summary
+    }
+
+    #[test]
+    fn literals_by_dialect() {
+        assert_eq!(text("SELECT 'a''b', 'c\\'d'", Dialect::MySql), "SELECT ?, ?");
+        // Standard strings: the backslash is an ordinary character, so the second literal is 'x'.
+        assert_eq!(text(r"SELECT 'C:\', 'x'", Dialect::Postgres), "SELECT ?, ?");
+        assert_eq!(text(r"SELECT E'it\'s', 1", Dialect::Postgres), "SELECT ?, ?");
+        assert_eq!(text("SELECT U&'d\\0061t', B'101', X'ff', N'x'", Dialect::Postgres), "SELECT ?, ?, ?, ?");
+        assert_eq!(text("SELECT $$a 'b' c$$, $tag$x$y$tag$, $1", Dialect::Postgres), "SELECT ?, ?, $1");
+        assert_eq!(text(r#"SELECT "col" FROM "T""x""#, Dialect::Postgres), r#"SELECT "col" FROM "T""x""#);
+        assert_eq!(text(r#"SELECT "secret" FROM `t`"#, Dialect::MySql), "SELECT ? FROM `t`");
+        assert_eq!(text(r#"SELECT "secret""x""#, Dialect::Sqlite), "SELECT ?");
+        assert_eq!(text("SELECT 0x1F, 0b101, 1_000, 1e5, 1.5E-3", Dialect::MySql), "SELECT ?, ?, ?, ?, ?");
+    }
+
+    #[test]
+    fn placeholders_survive() {
+        assert_eq!(text("SELECT $1, ?, ?2, :name, @p1", Dialect::Other), "SELECT $1, ?, ?2, :name, @p1");
+        assert_eq!(text("SELECT a::int FROM t", Dialect::Postgres), "SELECT a::int FROM t");
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(text("SELECT 1 # mysql comment\nFROM t", Dialect::MySql), "SELECT ? \nFROM t");
+        assert_eq!(text("SELECT a # b FROM t", Dialect::Postgres), "SELECT a # b FROM t");
+        assert_eq!(text("SELECT /* a /* b */ c */ 1", Dialect::Postgres), "SELECT  ?");
+        assert_eq!(text("SELECT /* a /* b */ 1", Dialect::MySql), "SELECT  ?");
+        assert_eq!(text("SELECT a -/**/- b", Dialect::Other), "SELECT a - - b");
+        assert_eq!(text("SELECT 1 /* unterminated 'secret'", Dialect::Other), "SELECT ? ");
+    }
+
+    #[test]
+    fn unterminated_literals_mask_to_the_end() {
+        assert_eq!(text("SELECT 'secret FROM t", Dialect::Other), "SELECT ?");
+        assert_eq!(text("SELECT $q$secret", Dialect::Postgres), "SELECT ?");
+        assert_eq!(text("SELECT \"secret", Dialect::MySql), "SELECT ?");
+    }
+
+    #[test]
+    fn in_lists_collapse() {
+        assert_eq!(text("WHERE a IN (1, 2, 'x') AND b IN(?,?)", Dialect::Other), "WHERE a IN (?) AND b IN(?)");
+        assert_eq!(text("WHERE a IN ($1, $2)", Dialect::Postgres), "WHERE a IN ($1, $2)");
+        assert_eq!(text("WHERE a IN (SELECT 1)", Dialect::Other), "WHERE a IN (SELECT ?)");
+        assert_eq!(text("WHERE a in (1)", Dialect::Other), "WHERE a in (?)");
+    }
+
+    #[test]
+    fn credentials_in_user_ddl() {
+        assert_eq!(
+            text("CREATE USER bob IDENTIFIED BY 'pw'; SELECT 1", Dialect::MySql),
+            "CREATE USER bob IDENTIFIED BY ?; SELECT ?"
+        );
+        assert_eq!(
+            text("ALTER ROLE bob WITH PASSWORD 'pw' VALID UNTIL 'x'", Dialect::Postgres),
+            "ALTER ROLE bob WITH PASSWORD ?"
+        );
+        assert_eq!(text("SET PASSWORD FOR bob = PASSWORD(hunter2)", Dialect::MySql), "SET PASSWORD ?");
+        assert_eq!(
+            text("ALTER USER bob IDENTIFIED WITH mysql_native_password BY 'pw'", Dialect::MySql),
+            "ALTER USER bob IDENTIFIED ?"
+        );
+        // A column called password is not a credential.
+        assert_eq!(text("SELECT password FROM users", Dialect::Other), "SELECT password FROM users");
+        assert_eq!(summary("CREATE USER bob IDENTIFIED BY 'x'").as_deref(), Some("CREATE USER bob"));
+    }
+
+    #[test]
+    fn summaries() {
+        let cases = [
+            ("SELECT 1", Some("SELECT")),
+            ("select * from users u where u.id = 1", Some("select users")),
+            ("UPDATE public.accounts SET x = 1", Some("UPDATE public.accounts")),
+            ("DELETE FROM sessions WHERE expired", Some("DELETE sessions")),
+            ("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", Some("INSERT kv")),
+            ("INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2", Some("INSERT t")),
+            ("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2", Some("INSERT t")),
+            ("SELECT EXTRACT(YEAR FROM created_at) FROM orders", Some("SELECT orders")),
+            ("SELECT a FROM (SELECT b FROM c) AS sub, d", Some("SELECT SELECT c d")),
+            ("SELECT a FROM x UNION ALL SELECT b FROM y", Some("SELECT x SELECT y")),
+            ("WITH cte AS (SELECT * FROM a) SELECT * FROM cte", Some("SELECT a SELECT cte")),
+            ("CREATE UNIQUE INDEX IF NOT EXISTS idx ON t (a)", Some("CREATE INDEX idx")),
+            ("DROP TABLE IF EXISTS s.t", Some("DROP TABLE s.t")),
+            ("TRUNCATE orders", Some("TRUNCATE orders")),
+            ("CALL refresh_totals(1)", Some("CALL refresh_totals")),
+            ("BEGIN", Some("BEGIN")),
+            ("SELECT REPLACE(name, 'a', 'b') FROM t", Some("SELECT t")),
+            ("SELECT * FROM a LEFT OUTER JOIN b ON a.id = b.id", Some("SELECT a b")),
+            ("hello world", None),
+            ("", None),
+            ("'only a literal'", None),
+        ];
+        for (q, want) in cases {
+            assert_eq!(summary(q).as_deref(), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn summary_is_capped_between_tokens() {
+        let long = format!("SELECT * FROM {}", ["t"; 300].join(", "));
+        let s = summary(&long).unwrap();
+        assert!(s.len() <= MAX_SUMMARY_LEN);
+        assert!(s.ends_with(" t"));
+        let huge_name = format!("SELECT * FROM {}", "x".repeat(300));
+        assert_eq!(summary(&huge_name).as_deref(), Some("SELECT"));
+    }
+
+    #[test]
+    fn statement_count() {
+        assert_eq!(analyze("SELECT 1", Dialect::Other).statements, 1);
+        assert_eq!(analyze("SELECT 1;", Dialect::Other).statements, 1);
+        assert_eq!(analyze("SELECT 1; SELECT 2;;", Dialect::Other).statements, 2);
+        assert_eq!(analyze("-- nothing", Dialect::Other).statements, 0);
+    }
+
+    #[test]
+    fn limit_and_utf8() {
+        let a = analyze_with_limit("SELECT ünïcödé FROM t", Dialect::Other, 9);
+        assert_eq!(a.text, "SELECT ü");
+        let a = analyze_with_limit("SELECT 'x'", Dialect::Other, 0);
+        assert_eq!(a.text, "");
+    }
+
+    #[test]
+    fn deep_nesting_is_cheap() {
+        let q = format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let a = analyze(&q, Dialect::Other);
+        assert!(a.text.len() <= DEFAULT_MAX_TEXT_LEN);
+        assert_eq!(a.summary.as_deref(), Some("SELECT"));
+    }
+}

@@ -1,0 +1,152 @@
+//! [`Instrumentation`]: one adapter instance's resolved tracer, meter and configuration.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::Meter;
+use opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::config::{Config, Domain};
+use crate::context;
+use crate::record::{Decision, OperationSpan, SpanRequest, StartingSpan, push_duplicated};
+use crate::semconv::SCHEMA_URL;
+
+/// An adapter's handle on OpenTelemetry: its [`Config`], and the tracer and meter of its
+/// instrumentation scope (crate name, version, schema URL). Cheap to clone.
+///
+/// Providers passed in the config are used as given; otherwise the global ones are asked at first use,
+/// not at construction, so an application may install its providers after building its clients.
+///
+/// ```
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// use tracewire_shared::{Config, Instrumentation, config::Domain, record::SpanRequest};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let inst = Instrumentation::new(
+///     Config::new().with_tracer_provider(provider),
+///     "tracewire-example",
+///     "0.1.0",
+///     Domain::Database,
+/// );
+/// inst.start(SpanRequest::client("GET"), |_| {}).end_ok();
+/// assert_eq!(exporter.get_finished_spans().unwrap()[0].instrumentation_scope.name(), "tracewire-example");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Instrumentation {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    scope: InstrumentationScope,
+    domain: Domain,
+    tracer: OnceLock<BoxedTracer>,
+    meter: OnceLock<Meter>,
+}
+
+impl Instrumentation {
+    /// The instrumentation of the adapter crate `name` at `version`, in semantic-conventions `domain`.
+    pub fn new(
+        config: Config,
+        name: impl Into<Cow<'static, str>>,
+        version: impl Into<Cow<'static, str>>,
+        domain: Domain,
+    ) -> Self {
+        let scope = InstrumentationScope::builder(name)
+            .with_version(version)
+            .with_schema_url(SCHEMA_URL)
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                scope,
+                domain,
+                tracer: OnceLock::new(),
+                meter: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The semantic-conventions domain.
+    pub fn domain(&self) -> Domain {
+        self.inner.domain
+    }
+
+    /// The tracer (resolved on first use).
+    pub fn tracer(&self) -> &BoxedTracer {
+        self.inner.tracer.get_or_init(|| match &self.inner.config.tracer_provider {
+            Some(p) => BoxedTracer::new(p.boxed_tracer(self.inner.scope.clone())),
+            None => opentelemetry::global::tracer_provider().tracer_with_scope(self.inner.scope.clone()),
+        })
+    }
+
+    /// The meter (resolved on first use).
+    pub fn meter(&self) -> &Meter {
+        self.inner.meter.get_or_init(|| match &self.inner.config.meter_provider {
+            Some(p) => p.meter_with_scope(self.inner.scope.clone()),
+            None => opentelemetry::global::meter_provider().meter_with_scope(self.inner.scope.clone()),
+        })
+    }
+
+    /// Starts the span of one operation.
+    ///
+    /// `attributes` pushes the creation-time attributes; it runs only when the span will record (or,
+    /// when a start hook is configured, before the sampling decision so the hook sees them). Under a
+    /// `/dup` stability mode the legacy twins are added here.
+    pub fn start(&self, request: SpanRequest<'_>, attributes: impl FnOnce(&mut Vec<KeyValue>)) -> OperationSpan {
+        let config = &self.inner.config;
+        let (kind, mut name, parent, links) = request.into_parts();
+        let parent = match parent {
+            Some(cx) => cx.clone(),
+            None => context::parent(),
+        };
+        if config.require_parent && !parent.has_active_span() {
+            return OperationSpan::disabled(parent);
+        }
+        let dup = OperationSpan::dup_mode(self.inner.domain, config.stability.mode(self.inner.domain));
+        let mut builder = SpanBuilder {
+            name: Cow::Borrowed(""),
+            span_kind: Some(kind),
+            links: (!links.is_empty()).then_some(links),
+            ..SpanBuilder::default()
+        };
+        let mut deferred = Some(attributes);
+        if let Some(hook) = &config.on_start {
+            let mut attrs = Vec::new();
+            if let Some(f) = deferred.take() {
+                f(&mut attrs);
+            }
+            let kind = builder.span_kind.clone().unwrap_or(opentelemetry::trace::SpanKind::Internal);
+            let decision = hook(&mut StartingSpan::new(&mut name, &kind, &mut attrs));
+            if decision == Decision::Skip {
+                return OperationSpan::disabled(parent);
+            }
+            if let Some(domain) = dup {
+                push_duplicated(&mut attrs, domain);
+            }
+            builder.attributes = Some(attrs);
+        }
+        builder.name = name;
+        let mut span = self.tracer().build_with_context(builder, &parent);
+        if let Some(f) = deferred {
+            if opentelemetry::trace::Span::is_recording(&span) {
+                let mut attrs = Vec::with_capacity(8);
+                f(&mut attrs);
+                if let Some(domain) = dup {
+                    push_duplicated(&mut attrs, domain);
+                }
+                opentelemetry::trace::Span::set_attributes(&mut span, attrs);
+            }
+        }
+        OperationSpan::new(Some(span), parent, dup, config.on_end.clone())
+    }
+}

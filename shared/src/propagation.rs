@@ -1,0 +1,215 @@
+//! Injecting and extracting trace context through the configured propagator.
+//!
+//! [`Propagator`] defaults to the global propagator (`opentelemetry::global::set_text_map_propagator`),
+//! looked up at each call so an application may install it after building its clients. Carriers for
+//! [`http::HeaderMap`] live here; adapters add their own (the AMQP header table).
+//!
+//! ```
+//! use http::HeaderMap;
+//! use opentelemetry::Context;
+//! use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+//! use opentelemetry_sdk::propagation::TraceContextPropagator;
+//! use tracewire_shared::propagation::Propagator;
+//!
+//! let propagator = Propagator::new(TraceContextPropagator::new());
+//! let sent = SpanContext::new(
+//!     TraceId::from(1u128), SpanId::from(2u64), TraceFlags::SAMPLED, false, TraceState::default(),
+//! );
+//! let mut headers = HeaderMap::new();
+//! propagator.inject_headers(&Context::new().with_remote_span_context(sent), &mut headers);
+//! assert_eq!(headers["traceparent"], "00-00000000000000000000000000000001-0000000000000002-01");
+//!
+//! let received = propagator.extract_headers(&headers);
+//! assert_eq!(received.span().span_context().span_id(), SpanId::from(2u64));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+
+/// The propagator an adapter injects and extracts with.
+///
+/// ```
+/// use opentelemetry_sdk::propagation::TraceContextPropagator;
+/// use tracewire_shared::propagation::Propagator;
+///
+/// let global = Propagator::global(); // the default
+/// let explicit = Propagator::new(TraceContextPropagator::new());
+/// # let _ = (global, explicit);
+/// ```
+#[derive(Clone, Default)]
+pub struct Propagator(Option<Arc<dyn TextMapPropagator + Send + Sync>>);
+
+impl fmt::Debug for Propagator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(p) => f.debug_tuple("Propagator").field(p).finish(),
+            None => f.write_str("Propagator(global)"),
+        }
+    }
+}
+
+impl Propagator {
+    /// Uses whatever propagator is installed globally at the time of each call.
+    pub fn global() -> Self {
+        Self(None)
+    }
+
+    /// Uses `propagator`, ignoring the global one.
+    pub fn new(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(propagator)))
+    }
+
+    fn with<T: Default>(&self, f: impl FnOnce(&dyn TextMapPropagator) -> T) -> T {
+        match &self.0 {
+            Some(p) => f(p.as_ref()),
+            None => {
+                // The global accessor takes an FnMut; it calls it exactly once.
+                let mut f = Some(f);
+                opentelemetry::global::get_text_map_propagator(|p| f.take().map(|f| f(p))).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Writes `cx`'s trace context into `injector`.
+    pub fn inject(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.with(|p| p.inject_context(cx, injector));
+    }
+
+    /// Reads a trace context from `extractor` into a fresh [`Context`] (not the current one): when the
+    /// carrier holds no valid context the result has no span, so it never parents anything.
+    pub fn extract(&self, extractor: &dyn Extractor) -> Context {
+        self.with(|p| p.extract_with_context(&Context::new(), extractor))
+    }
+
+    /// [`inject`](Self::inject) into HTTP headers; values that are not valid header values are skipped.
+    pub fn inject_headers(&self, cx: &Context, headers: &mut HeaderMap) {
+        self.inject(cx, &mut HeaderInjector(headers));
+    }
+
+    /// [`extract`](Self::extract) from HTTP headers; values that are not visible ASCII are ignored.
+    pub fn extract_headers(&self, headers: &HeaderMap) -> Context {
+        self.extract(&HeaderExtractor(headers))
+    }
+}
+
+/// An [`Injector`] writing into an [`http::HeaderMap`]. Names or values that HTTP does not allow are
+/// dropped instead of panicking: telemetry never breaks a request.
+///
+/// ```
+/// use http::HeaderMap;
+/// use opentelemetry::propagation::Injector;
+/// use tracewire_shared::propagation::HeaderInjector;
+///
+/// let mut headers = HeaderMap::new();
+/// HeaderInjector(&mut headers).set("traceparent", "00-…".to_string());
+/// HeaderInjector(&mut headers).set("bad", "line\nbreak".to_string());
+/// assert!(headers.contains_key("traceparent"));
+/// assert!(!headers.contains_key("bad"));
+/// ```
+#[derive(Debug)]
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// An [`Extractor`] reading from an [`http::HeaderMap`].
+///
+/// ```
+/// use http::HeaderMap;
+/// use opentelemetry::propagation::Extractor;
+/// use tracewire_shared::propagation::HeaderExtractor;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("tracestate", "a=1".parse().unwrap());
+/// assert_eq!(HeaderExtractor(&headers).get("tracestate"), Some("a=1"));
+/// ```
+#[derive(Debug)]
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    fn context(flags: TraceFlags, state: &str) -> Context {
+        let sc = SpanContext::new(
+            TraceId::from(0x0af7651916cd43dd8448eb211c80319cu128),
+            SpanId::from(0xb7ad6b7169203331u64),
+            flags,
+            false,
+            state.parse::<TraceState>().unwrap(),
+        );
+        Context::new().with_remote_span_context(sc)
+    }
+
+    #[test]
+    fn round_trip_keeps_ids_flags_and_state() {
+        let p = Propagator::new(TraceContextPropagator::new());
+        for flags in [TraceFlags::SAMPLED, TraceFlags::NOT_SAMPLED] {
+            let mut headers = HeaderMap::new();
+            p.inject_headers(&context(flags, "vendor=a,other=b"), &mut headers);
+            assert_eq!(headers["tracestate"], "vendor=a,other=b");
+            let cx = p.extract_headers(&headers);
+            let sc = cx.span().span_context().clone();
+            assert!(sc.is_valid() && sc.is_remote());
+            assert_eq!(sc.trace_id(), TraceId::from(0x0af7651916cd43dd8448eb211c80319cu128));
+            assert_eq!(sc.span_id(), SpanId::from(0xb7ad6b7169203331u64));
+            assert_eq!(sc.trace_flags(), flags);
+        }
+    }
+
+    #[test]
+    fn malformed_traceparent_gives_no_parent() {
+        let p = Propagator::new(TraceContextPropagator::new());
+        let bad = [
+            "",
+            "garbage",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz",
+            "00-😀😀😀-b7ad6b7169203331-01",
+        ];
+        for value in bad {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert("traceparent", v);
+            }
+            let cx = p.extract_headers(&headers);
+            assert!(!cx.has_active_span(), "{value:?} must not give a parent");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_bytes(b"00-\xff\xfe").unwrap());
+        assert!(!p.extract_headers(&headers).has_active_span());
+    }
+
+    #[test]
+    fn global_propagator_is_used_by_default() {
+        // The global propagator is a no-op until an application installs one: nothing is injected.
+        let mut headers = HeaderMap::new();
+        Propagator::global().inject_headers(&context(TraceFlags::SAMPLED, ""), &mut headers);
+        assert!(headers.is_empty());
+    }
+}

@@ -1,0 +1,459 @@
+//! One operation, one span: starting it from a parent, finishing it as a success or a failure, and
+//! ending it at drop when the operation is abandoned.
+//!
+//! Adapters start an [`OperationSpan`] through [`Instrumentation::start`](crate::Instrumentation::start)
+//! and end it with [`OperationSpan::end_ok`] or [`OperationSpan::end_error`]. A span that is dropped
+//! without either (a future cancelled mid-query, a stream dropped half-read) ends at drop with
+//! `tracewire.cancelled = true` and no error status: the caller chose to stop, nothing failed.
+//!
+//! When the sampler drops a span, nothing beyond the sampling check happens: the attribute closure is
+//! never called and no attribute is built.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry::trace::SpanKind;
+//! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+//! use tracewire_shared::{Config, Instrumentation, config::Domain, record::{Failure, SpanRequest}, semconv};
+//!
+//! let exporter = InMemorySpanExporter::default();
+//! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+//! let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "my-adapter", "0.1.0", Domain::Database);
+//!
+//! let span = inst.start(SpanRequest::client("SELECT users"), |attrs| {
+//!     attrs.push(KeyValue::new(semconv::DB_SYSTEM_NAME, semconv::db_system::POSTGRESQL));
+//! });
+//! span.end_error(&Failure::new("23505", "duplicate key value").with_db_status_code("23505"));
+//!
+//! let spans = exporter.get_finished_spans().unwrap();
+//! assert_eq!(spans[0].name, "SELECT users");
+//! assert_eq!(spans[0].span_kind, SpanKind::Client);
+//! assert!(spans[0].attributes.contains(&KeyValue::new(semconv::ERROR_TYPE, "23505")));
+//! ```
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use opentelemetry::global::BoxedSpan;
+use opentelemetry::trace::{Link, Span, SpanContext, SpanKind, Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue, Value};
+
+use crate::config::{Domain, EndHook, StabilityMode};
+use crate::semconv;
+
+/// What to start: kind, name, parent and links.
+///
+/// ```
+/// use opentelemetry::trace::SpanKind;
+/// use tracewire_shared::record::SpanRequest;
+///
+/// let request = SpanRequest::new(SpanKind::Producer, "publish orders");
+/// assert_eq!(request.name(), "publish orders");
+/// ```
+#[derive(Debug)]
+pub struct SpanRequest<'a> {
+    kind: SpanKind,
+    name: Cow<'static, str>,
+    parent: Option<&'a Context>,
+    links: Vec<Link>,
+}
+
+impl<'a> SpanRequest<'a> {
+    /// A span of `kind` named `name`, parented by [`context::parent`](crate::context::parent).
+    pub fn new(kind: SpanKind, name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            parent: None,
+            links: Vec::new(),
+        }
+    }
+
+    /// A CLIENT span named `name`.
+    pub fn client(name: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(SpanKind::Client, name)
+    }
+
+    /// Parents the span to `parent` instead of looking the parent up.
+    pub fn with_parent(mut self, parent: &'a Context) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Links the span to `span_context` (ignored when the context is invalid).
+    pub fn with_link(mut self, span_context: SpanContext, attributes: Vec<KeyValue>) -> Self {
+        if span_context.is_valid() {
+            self.links.push(Link::new(span_context, attributes, 0));
+        }
+        self
+    }
+
+    /// The span's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn into_parts(self) -> (SpanKind, Cow<'static, str>, Option<&'a Context>, Vec<Link>) {
+        (self.kind, self.name, self.parent, self.links)
+    }
+}
+
+/// Whether a span starts, as decided by a start hook.
+///
+/// ```
+/// use tracewire_shared::record::Decision;
+/// assert_ne!(Decision::Record, Decision::Skip);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Start the span.
+    Record,
+    /// Start no span for this operation (metrics are still recorded).
+    Skip,
+}
+
+/// A span about to start, as a start hook sees it: it may rename it and edit its attributes.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use tracewire_shared::{Config, record::Decision};
+///
+/// Config::new().with_on_start(|span| {
+///     span.set_name(format!("db {}", span.name()));
+///     span.attributes_mut().push(KeyValue::new("tenant", "acme"));
+///     Decision::Record
+/// });
+/// ```
+#[derive(Debug)]
+pub struct StartingSpan<'a> {
+    name: &'a mut Cow<'static, str>,
+    kind: &'a SpanKind,
+    attributes: &'a mut Vec<KeyValue>,
+}
+
+impl<'a> StartingSpan<'a> {
+    pub(crate) fn new(name: &'a mut Cow<'static, str>, kind: &'a SpanKind, attributes: &'a mut Vec<KeyValue>) -> Self {
+        Self { name, kind, attributes }
+    }
+
+    /// The span's name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Renames the span.
+    pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        *self.name = name.into();
+    }
+
+    /// The span's kind.
+    pub fn kind(&self) -> &SpanKind {
+        self.kind
+    }
+
+    /// The creation-time attributes.
+    pub fn attributes(&self) -> &[KeyValue] {
+        self.attributes
+    }
+
+    /// The creation-time attributes, to add to or edit.
+    pub fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
+        self.attributes
+    }
+}
+
+/// A span about to end, as an end hook sees it.
+///
+/// A started span cannot be withdrawn through the OpenTelemetry API, so an end hook enriches; to drop
+/// spans, veto them in the start hook.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use tracewire_shared::Config;
+///
+/// Config::new().with_on_end(|span| {
+///     if span.is_cancelled() {
+///         span.set_attribute(KeyValue::new("app.abandoned", true));
+///     }
+/// });
+/// ```
+pub struct EndingSpan<'a> {
+    span: &'a mut OperationSpan,
+    error_type: Option<&'a str>,
+    cancelled: bool,
+}
+
+impl EndingSpan<'_> {
+    /// `error.type` of a failed operation, `None` on success.
+    pub fn error_type(&self) -> Option<&str> {
+        self.error_type
+    }
+
+    /// Whether the operation was abandoned (dropped before completing).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// Adds an attribute to the span.
+    pub fn set_attribute(&mut self, attribute: KeyValue) {
+        self.span.set_attribute(attribute);
+    }
+}
+
+/// How an operation failed: recorded as `error.type`, an error status, optionally
+/// `db.response.status_code`, and an `exception` event.
+///
+/// ```
+/// use tracewire_shared::record::Failure;
+///
+/// let f = Failure::new("WRONGTYPE", "Operation against a key holding the wrong kind of value")
+///     .with_db_status_code("WRONGTYPE")
+///     .with_exception_type("redis::RedisError");
+/// assert_eq!(f.error_type(), "WRONGTYPE");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Failure<'a> {
+    error_type: Cow<'a, str>,
+    message: Cow<'a, str>,
+    db_status_code: Option<Cow<'a, str>>,
+    exception_type: Option<Cow<'a, str>>,
+}
+
+/// Longest status description kept, in bytes.
+const MAX_DESCRIPTION_LEN: usize = 256;
+/// Longest `exception.message` kept, in bytes.
+const MAX_EXCEPTION_MESSAGE_LEN: usize = 1024;
+
+impl<'a> Failure<'a> {
+    /// A failure of low-cardinality kind `error_type` with a human-readable `message`. The message
+    /// must already be free of secrets (adapters sanitize database messages first).
+    pub fn new(error_type: impl Into<Cow<'a, str>>, message: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            error_type: error_type.into(),
+            message: message.into(),
+            db_status_code: None,
+            exception_type: None,
+        }
+    }
+
+    /// Records `db.response.status_code` (SQLSTATE, MySQL error number, Redis error prefix).
+    pub fn with_db_status_code(mut self, code: impl Into<Cow<'a, str>>) -> Self {
+        self.db_status_code = Some(code.into());
+        self
+    }
+
+    /// The `exception.type` of the event (default: the error type).
+    pub fn with_exception_type(mut self, exception_type: impl Into<Cow<'a, str>>) -> Self {
+        self.exception_type = Some(exception_type.into());
+        self
+    }
+
+    /// `error.type`.
+    pub fn error_type(&self) -> &str {
+        &self.error_type
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+fn bounded(text: &str, max: usize) -> String {
+    let mut s = text.to_owned();
+    crate::sanitize::truncate_on_char_boundary(&mut s, max);
+    s
+}
+
+/// The span of one client operation. Ends exactly once: through `end_ok`, `end_error`, or drop.
+///
+/// Obtained from [`Instrumentation::start`](crate::Instrumentation::start).
+pub struct OperationSpan {
+    span: Option<BoxedSpan>,
+    parent: Context,
+    dup: Option<Domain>,
+    on_end: Option<Arc<EndHook>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for OperationSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperationSpan")
+            .field("span_context", &self.span_context())
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+pub(crate) fn push_duplicated(attrs: &mut Vec<KeyValue>, domain: Domain) {
+    let len = attrs.len();
+    for i in 0..len {
+        if let Some(legacy) = legacy_of(&attrs[i], domain) {
+            attrs.push(legacy);
+        }
+    }
+}
+
+fn legacy_of(kv: &KeyValue, domain: Domain) -> Option<KeyValue> {
+    let key = kv.key.as_str();
+    let old = match domain {
+        Domain::Database => semconv::legacy::database(key),
+        Domain::Http => semconv::legacy::http(key),
+        Domain::Messaging => semconv::legacy::messaging(key),
+    }?;
+    let value = match (&kv.value, domain) {
+        (Value::String(s), Domain::Messaging) => semconv::legacy::messaging_value(key, s.as_str())
+            .map_or_else(|| kv.value.clone(), |v| Value::from(v)),
+        _ => kv.value.clone(),
+    };
+    Some(KeyValue::new(old, value))
+}
+
+impl OperationSpan {
+    pub(crate) fn new(span: Option<BoxedSpan>, parent: Context, dup: Option<Domain>, on_end: Option<Arc<EndHook>>) -> Self {
+        Self {
+            span,
+            parent,
+            dup,
+            on_end,
+            ended: false,
+        }
+    }
+
+    pub(crate) fn dup_mode(domain: Domain, mode: StabilityMode) -> Option<Domain> {
+        (mode == StabilityMode::Duplicate).then_some(domain)
+    }
+
+    /// A span that records nothing (vetoed, or no parent while one is required); its
+    /// [`context`](Self::context) is the parent's.
+    pub fn disabled(parent: Context) -> Self {
+        Self::new(None, parent, None, None)
+    }
+
+    /// Whether the span records (sampled, not vetoed). Adapters skip building attributes otherwise.
+    pub fn is_recording(&self) -> bool {
+        self.span.as_ref().is_some_and(Span::is_recording)
+    }
+
+    /// The span's context, `None` when no span was started.
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.span.as_ref().map(Span::span_context)
+    }
+
+    /// A context holding this span, for injecting into outgoing messages and for parenting work done on
+    /// the operation's behalf. Carries the span context even when the span is not sampled, so
+    /// downstream services see the sampling decision.
+    pub fn context(&self) -> Context {
+        match self.span_context() {
+            Some(sc) if sc.is_valid() => self.parent.with_remote_span_context(sc.clone()),
+            _ => self.parent.clone(),
+        }
+    }
+
+    /// Sets an attribute (and its legacy twin under a `/dup` stability mode). No-op when not recording.
+    pub fn set_attribute(&mut self, attribute: KeyValue) {
+        let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) else {
+            return;
+        };
+        if let Some(domain) = self.dup {
+            if let Some(legacy) = legacy_of(&attribute, domain) {
+                span.set_attribute(legacy);
+            }
+        }
+        span.set_attribute(attribute);
+    }
+
+    /// Sets several attributes; the closure runs only when the span records.
+    pub fn set_attributes_with(&mut self, build: impl FnOnce(&mut Vec<KeyValue>)) {
+        if !self.is_recording() {
+            return;
+        }
+        let mut attrs = Vec::new();
+        build(&mut attrs);
+        for kv in attrs {
+            self.set_attribute(kv);
+        }
+    }
+
+    /// Adds an event. No-op when not recording.
+    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {
+            span.add_event(name, attributes);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {
+            span.update_name(name);
+        }
+    }
+
+    /// Ends the span as a success.
+    pub fn end_ok(mut self) {
+        self.finish(None, false);
+    }
+
+    /// Ends the span as a failure.
+    pub fn end_error(mut self, failure: &Failure<'_>) {
+        if self.is_recording() {
+            self.set_attribute(KeyValue::new(semconv::ERROR_TYPE, failure.error_type.to_string()));
+            if let Some(code) = &failure.db_status_code {
+                self.set_attribute(KeyValue::new(semconv::DB_RESPONSE_STATUS_CODE, code.to_string()));
+            }
+            let exception_type = failure.exception_type.as_deref().unwrap_or(&failure.error_type);
+            self.add_event(
+                "exception",
+                vec![
+                    KeyValue::new(semconv::EXCEPTION_TYPE, exception_type.to_owned()),
+                    KeyValue::new(
+                        semconv::EXCEPTION_MESSAGE,
+                        bounded(&failure.message, MAX_EXCEPTION_MESSAGE_LEN),
+                    ),
+                ],
+            );
+            let description = if failure.message.is_empty() {
+                failure.error_type.as_ref()
+            } else {
+                failure.message.as_ref()
+            };
+            if let Some(span) = self.span.as_mut() {
+                span.set_status(Status::error(bounded(description, MAX_DESCRIPTION_LEN)));
+            }
+        }
+        self.finish(Some(&failure.error_type), false);
+    }
+
+    /// Ends the span from a result: `Ok` as a success, `Err` through `classify`.
+    pub fn end_result<T, E>(self, result: &Result<T, E>, classify: impl FnOnce(&E) -> Failure<'_>) {
+        match result {
+            Ok(_) => self.end_ok(),
+            Err(e) => self.end_error(&classify(e)),
+        }
+    }
+
+    fn finish(&mut self, error_type: Option<&str>, cancelled: bool) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if cancelled && self.is_recording() {
+            self.set_attribute(KeyValue::new(semconv::TRACEWIRE_CANCELLED, true));
+        }
+        if let Some(hook) = self.on_end.clone().filter(|_| self.is_recording()) {
+            hook(&mut EndingSpan {
+                span: self,
+                error_type,
+                cancelled,
+            });
+        }
+        if let Some(span) = self.span.as_mut() {
+            span.end();
+        }
+    }
+}
+
+impl Drop for OperationSpan {
+    fn drop(&mut self) {
+        self.finish(None, true);
+    }
+}
