@@ -33,35 +33,35 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// Statements longer than this (bytes) are not cached.
 pub const DEFAULT_MAX_CACHED_LEN: usize = 8 * 1024;
 
-/// Caches [`Analysis`] results for one dialect and text limit. Cheap to share behind an `Arc`.
+/// A bounded, sharded map from statement text to a value derived from it, shared by the caches of
+/// analyses and of the per-statement span data adapters keep.
+///
+/// ```
+/// use tracewire_shared::cache::StatementCache;
+///
+/// let cache = StatementCache::new(16);
+/// let len = cache.get_or_insert_with("SELECT 1", |q| q.len());
+/// assert_eq!(*len, 8);
+/// ```
 #[derive(Debug)]
-pub struct AnalysisCache {
-    dialect: Dialect,
-    max_text_len: usize,
+pub struct StatementCache<V> {
     max_cached_len: usize,
     per_shard: usize,
     hasher: RandomState,
-    shards: [Mutex<Shard>; SHARDS],
+    shards: [Mutex<Shard<V>>; SHARDS],
 }
 
-#[derive(Debug, Default)]
-struct Shard {
-    map: HashMap<Arc<str>, Arc<Analysis>, RandomState>,
+#[derive(Debug)]
+struct Shard<V> {
+    map: HashMap<Arc<str>, Arc<V>, RandomState>,
     order: VecDeque<Arc<str>>,
 }
 
-impl AnalysisCache {
-    /// A cache of [`DEFAULT_CAPACITY`] statements in `dialect`, with text capped at `max_text_len`.
-    pub fn new(dialect: Dialect, max_text_len: usize) -> Self {
-        Self::with_capacity(dialect, max_text_len, DEFAULT_CAPACITY)
-    }
-
+impl<V> StatementCache<V> {
     /// A cache keeping at most `capacity` statements (0 disables caching).
-    pub fn with_capacity(dialect: Dialect, max_text_len: usize, capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         let hasher = RandomState::default();
         Self {
-            dialect,
-            max_text_len,
             max_cached_len: DEFAULT_MAX_CACHED_LEN,
             per_shard: capacity.div_ceil(SHARDS),
             shards: std::array::from_fn(|_| {
@@ -74,22 +74,23 @@ impl AnalysisCache {
         }
     }
 
-    /// The dialect statements are analysed in.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    /// The analysis of `query`, from the cache when present.
-    pub fn analyze(&self, query: &str) -> Arc<Analysis> {
+    /// The value for `query`, computed by `make` on a miss. Statements longer than
+    /// [`DEFAULT_MAX_CACHED_LEN`] are computed every time and not kept.
+    pub fn get_or_insert_with(&self, query: &str, make: impl FnOnce(&str) -> V) -> Arc<V> {
         if self.per_shard == 0 || query.len() > self.max_cached_len {
-            return Arc::new(analyze_with_limit(query, self.dialect, self.max_text_len));
+            return Arc::new(make(query));
         }
         let shard = &self.shards[(self.hasher.hash_one(query) as usize) % SHARDS];
-        if let Some(hit) = shard.lock().unwrap_or_else(PoisonError::into_inner).map.get(query) {
+        if let Some(hit) = shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .get(query)
+        {
             return hit.clone();
         }
-        // Analyse outside the lock; a concurrent miss on the same statement just does the work twice.
-        let analysis = Arc::new(analyze_with_limit(query, self.dialect, self.max_text_len));
+        // Compute outside the lock; a concurrent miss on the same statement just does the work twice.
+        let value = Arc::new(make(query));
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = shard.map.get(query) {
             return existing.clone();
@@ -104,8 +105,8 @@ impl AnalysisCache {
         }
         let key: Arc<str> = Arc::from(query);
         shard.order.push_back(key.clone());
-        shard.map.insert(key, analysis.clone());
-        analysis
+        shard.map.insert(key, value.clone());
+        value
     }
 
     /// How many statements are cached.
@@ -119,6 +120,52 @@ impl AnalysisCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Caches [`Analysis`] results for one dialect and text limit.
+#[derive(Debug)]
+pub struct AnalysisCache {
+    dialect: Dialect,
+    max_text_len: usize,
+    cache: StatementCache<Analysis>,
+}
+
+impl AnalysisCache {
+    /// A cache of [`DEFAULT_CAPACITY`] statements in `dialect`, with text capped at `max_text_len`.
+    pub fn new(dialect: Dialect, max_text_len: usize) -> Self {
+        Self::with_capacity(dialect, max_text_len, DEFAULT_CAPACITY)
+    }
+
+    /// A cache keeping at most `capacity` statements (0 disables caching).
+    pub fn with_capacity(dialect: Dialect, max_text_len: usize, capacity: usize) -> Self {
+        Self {
+            dialect,
+            max_text_len,
+            cache: StatementCache::new(capacity),
+        }
+    }
+
+    /// The dialect statements are analysed in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The analysis of `query`, from the cache when present.
+    pub fn analyze(&self, query: &str) -> Arc<Analysis> {
+        self.cache.get_or_insert_with(query, |q| {
+            analyze_with_limit(q, self.dialect, self.max_text_len)
+        })
+    }
+
+    /// How many statements are cached.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
     }
 }
 
@@ -161,7 +208,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..500 {
                         let q = format!("SELECT {t} FROM t{}", i % 40);
-                        assert_eq!(cache.analyze(&q).summary.as_deref(), Some(&*format!("SELECT t{}", i % 40)));
+                        assert_eq!(
+                            cache.analyze(&q).summary.as_deref(),
+                            Some(&*format!("SELECT t{}", i % 40))
+                        );
                     }
                 })
             })

@@ -128,7 +128,8 @@ impl SemconvStability {
 
     /// Reads `OTEL_SEMCONV_STABILITY_OPT_IN`; unset or unreadable means stable everywhere.
     pub fn from_env() -> Self {
-        std::env::var(OTEL_SEMCONV_STABILITY_OPT_IN).map_or_else(|_| Self::default(), |v| Self::parse(&v))
+        std::env::var(OTEL_SEMCONV_STABILITY_OPT_IN)
+            .map_or_else(|_| Self::default(), |v| Self::parse(&v))
     }
 
     /// The mode of `domain`.
@@ -176,7 +177,10 @@ impl Default for Config {
             on_start: None,
             on_end: None,
             opt_in: Vec::new(),
-            redacted_query_params: DEFAULT_REDACTED_QUERY_PARAMS.iter().map(|s| s.to_string()).collect(),
+            redacted_query_params: DEFAULT_REDACTED_QUERY_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             stability: SemconvStability::from_env(),
         }
     }
@@ -185,8 +189,20 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("tracer_provider", &self.tracer_provider.as_ref().map_or("global", |_| "explicit"))
-            .field("meter_provider", &self.meter_provider.as_ref().map_or("global", |_| "explicit"))
+            .field(
+                "tracer_provider",
+                &self
+                    .tracer_provider
+                    .as_ref()
+                    .map_or("global", |_| "explicit"),
+            )
+            .field(
+                "meter_provider",
+                &self
+                    .meter_provider
+                    .as_ref()
+                    .map_or("global", |_| "explicit"),
+            )
             .field("propagator", &self.propagator)
             .field("query_text", &self.query_text)
             .field("max_text_len", &self.max_text_len)
@@ -219,13 +235,19 @@ impl Config {
     }
 
     /// Uses `provider` for metrics instead of the global meter provider.
-    pub fn with_meter_provider(mut self, provider: impl MeterProvider + Send + Sync + 'static) -> Self {
+    pub fn with_meter_provider(
+        mut self,
+        provider: impl MeterProvider + Send + Sync + 'static,
+    ) -> Self {
         self.meter_provider = Some(Arc::new(provider));
         self
     }
 
     /// Uses `propagator` instead of the global text-map propagator.
-    pub fn with_propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+    pub fn with_propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
         self.propagator = Propagator::new(propagator);
         self
     }
@@ -289,7 +311,10 @@ impl Config {
     /// });
     /// # let _ = config;
     /// ```
-    pub fn with_on_end(mut self, hook: impl Fn(&mut EndingSpan<'_>) + Send + Sync + 'static) -> Self {
+    pub fn with_on_end(
+        mut self,
+        hook: impl Fn(&mut EndingSpan<'_>) + Send + Sync + 'static,
+    ) -> Self {
         self.on_end = Some(Arc::new(hook));
         self
     }
@@ -347,7 +372,7 @@ impl Config {
 
     /// Whether the opt-in attribute `key` is recorded.
     pub fn is_opted_in(&self, key: &str) -> bool {
-        self.opt_in.iter().any(|k| *k == key)
+        self.opt_in.contains(&key)
     }
 
     /// The query parameters whose values `url.full` redacts.
@@ -377,11 +402,20 @@ mod tests {
             }
         );
         assert_eq!(SemconvStability::parse(""), SemconvStability::default());
-        assert_eq!(SemconvStability::parse("database, http"), SemconvStability::default());
-        assert_eq!(SemconvStability::parse("bogus,,database/dupx"), SemconvStability::default());
+        assert_eq!(
+            SemconvStability::parse("database, http"),
+            SemconvStability::default()
+        );
+        assert_eq!(
+            SemconvStability::parse("bogus,,database/dupx"),
+            SemconvStability::default()
+        );
         let both = SemconvStability::parse("http, http/dup");
         assert_eq!(both.http, StabilityMode::Duplicate);
-        assert_eq!(SemconvStability::parse(" messaging/dup ").messaging, StabilityMode::Duplicate);
+        assert_eq!(
+            SemconvStability::parse(" messaging/dup ").messaging,
+            StabilityMode::Duplicate
+        );
     }
 
     #[test]
@@ -391,7 +425,11 @@ mod tests {
         assert_eq!(c.max_text_len(), 32 * 1024);
         assert!(!c.require_parent());
         assert!(c.metrics_enabled());
-        assert!(c.redacted_query_params().iter().any(|p| p == "X-Amz-Signature"));
+        assert!(
+            c.redacted_query_params()
+                .iter()
+                .any(|p| p == "X-Amz-Signature")
+        );
         assert!(!c.is_opted_in("db.response.returned_rows"));
     }
 }

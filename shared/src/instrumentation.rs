@@ -83,18 +83,24 @@ impl Instrumentation {
 
     /// The tracer (resolved on first use).
     pub fn tracer(&self) -> &BoxedTracer {
-        self.inner.tracer.get_or_init(|| match &self.inner.config.tracer_provider {
-            Some(p) => BoxedTracer::new(p.boxed_tracer(self.inner.scope.clone())),
-            None => opentelemetry::global::tracer_provider().tracer_with_scope(self.inner.scope.clone()),
-        })
+        self.inner
+            .tracer
+            .get_or_init(|| match &self.inner.config.tracer_provider {
+                Some(p) => BoxedTracer::new(p.boxed_tracer(self.inner.scope.clone())),
+                None => opentelemetry::global::tracer_provider()
+                    .tracer_with_scope(self.inner.scope.clone()),
+            })
     }
 
     /// The meter (resolved on first use).
     pub fn meter(&self) -> &Meter {
-        self.inner.meter.get_or_init(|| match &self.inner.config.meter_provider {
-            Some(p) => p.meter_with_scope(self.inner.scope.clone()),
-            None => opentelemetry::global::meter_provider().meter_with_scope(self.inner.scope.clone()),
-        })
+        self.inner
+            .meter
+            .get_or_init(|| match &self.inner.config.meter_provider {
+                Some(p) => p.meter_with_scope(self.inner.scope.clone()),
+                None => opentelemetry::global::meter_provider()
+                    .meter_with_scope(self.inner.scope.clone()),
+            })
     }
 
     /// Starts the span of one operation.
@@ -102,7 +108,11 @@ impl Instrumentation {
     /// `attributes` pushes the creation-time attributes; it runs only when the span will record (or,
     /// when a start hook is configured, before the sampling decision so the hook sees them). Under a
     /// `/dup` stability mode the legacy twins are added here.
-    pub fn start(&self, request: SpanRequest<'_>, attributes: impl FnOnce(&mut Vec<KeyValue>)) -> OperationSpan {
+    pub fn start(
+        &self,
+        request: SpanRequest<'_>,
+        attributes: impl FnOnce(&mut Vec<KeyValue>),
+    ) -> OperationSpan {
         let config = &self.inner.config;
         let (kind, mut name, parent, links) = request.into_parts();
         let parent = match parent {
@@ -112,7 +122,8 @@ impl Instrumentation {
         if config.require_parent && !parent.has_active_span() {
             return OperationSpan::disabled(parent);
         }
-        let dup = OperationSpan::dup_mode(self.inner.domain, config.stability.mode(self.inner.domain));
+        let dup =
+            OperationSpan::dup_mode(self.inner.domain, config.stability.mode(self.inner.domain));
         let mut builder = SpanBuilder {
             name: Cow::Borrowed(""),
             span_kind: Some(kind),
@@ -125,7 +136,10 @@ impl Instrumentation {
             if let Some(f) = deferred.take() {
                 f(&mut attrs);
             }
-            let kind = builder.span_kind.clone().unwrap_or(opentelemetry::trace::SpanKind::Internal);
+            let kind = builder
+                .span_kind
+                .clone()
+                .unwrap_or(opentelemetry::trace::SpanKind::Internal);
             let decision = hook(&mut StartingSpan::new(&mut name, &kind, &mut attrs));
             if decision == Decision::Skip {
                 return OperationSpan::disabled(parent);
@@ -137,15 +151,15 @@ impl Instrumentation {
         }
         builder.name = name;
         let mut span = self.tracer().build_with_context(builder, &parent);
-        if let Some(f) = deferred {
-            if opentelemetry::trace::Span::is_recording(&span) {
-                let mut attrs = Vec::with_capacity(8);
-                f(&mut attrs);
-                if let Some(domain) = dup {
-                    push_duplicated(&mut attrs, domain);
-                }
-                opentelemetry::trace::Span::set_attributes(&mut span, attrs);
+        if let Some(f) = deferred
+            && opentelemetry::trace::Span::is_recording(&span)
+        {
+            let mut attrs = Vec::with_capacity(8);
+            f(&mut attrs);
+            if let Some(domain) = dup {
+                push_duplicated(&mut attrs, domain);
             }
+            opentelemetry::trace::Span::set_attributes(&mut span, attrs);
         }
         OperationSpan::new(Some(span), parent, dup, config.on_end.clone())
     }

@@ -14,14 +14,15 @@
 //! assert_eq!(analysis.summary.as_deref(), Some("SELECT users"));
 //! ```
 
-pub mod sanitize;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod db;
 mod instrumentation;
 pub mod metrics;
 pub mod propagation;
 pub mod record;
+pub mod sanitize;
 pub mod semconv;
 #[cfg(feature = "testing")]
 pub mod testing;

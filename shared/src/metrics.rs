@@ -35,7 +35,12 @@ pub const RETURNED_ROWS_BOUNDARIES: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
 ];
 
-fn seconds(meter: &Meter, name: &'static str, description: &'static str, boundaries: &[f64]) -> Histogram<f64> {
+fn seconds(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    boundaries: &[f64],
+) -> Histogram<f64> {
     meter
         .f64_histogram(name)
         .with_unit("s")
@@ -75,7 +80,9 @@ impl DbClientMetrics {
             returned_rows: meter
                 .u64_histogram(metric::DB_CLIENT_RESPONSE_RETURNED_ROWS)
                 .with_unit("{row}")
-                .with_description("The actual number of records returned by the database operation.")
+                .with_description(
+                    "The actual number of records returned by the database operation.",
+                )
                 .with_boundaries(RETURNED_ROWS_BOUNDARIES.to_vec())
                 .build(),
         }
@@ -294,11 +301,17 @@ pub fn observe_pool(
     let (snap, pool) = (snapshot.clone(), pool_attr.clone());
     let idle_attrs = [
         pool.clone(),
-        KeyValue::new(semconv::DB_CLIENT_CONNECTION_STATE, semconv::connection_state::IDLE),
+        KeyValue::new(
+            semconv::DB_CLIENT_CONNECTION_STATE,
+            semconv::connection_state::IDLE,
+        ),
     ];
     let used_attrs = [
         pool,
-        KeyValue::new(semconv::DB_CLIENT_CONNECTION_STATE, semconv::connection_state::USED),
+        KeyValue::new(
+            semconv::DB_CLIENT_CONNECTION_STATE,
+            semconv::connection_state::USED,
+        ),
     ];
     instruments.push(
         meter
@@ -318,11 +331,20 @@ pub fn observe_pool(
             .build(),
     );
 
-    let gauges: [(&'static str, &'static str, fn(&PoolSnapshot) -> Option<u64>); 4] = [
+    type Field = fn(&PoolSnapshot) -> Option<u64>;
+    let gauges: [(&'static str, &'static str, Field); 4] = [
         (metric::DB_CLIENT_CONNECTION_MAX, "{connection}", |s| s.max),
-        (metric::DB_CLIENT_CONNECTION_IDLE_MAX, "{connection}", |s| s.idle_max),
-        (metric::DB_CLIENT_CONNECTION_IDLE_MIN, "{connection}", |s| s.idle_min),
-        (metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS, "{request}", |s| s.pending_requests),
+        (metric::DB_CLIENT_CONNECTION_IDLE_MAX, "{connection}", |s| {
+            s.idle_max
+        }),
+        (metric::DB_CLIENT_CONNECTION_IDLE_MIN, "{connection}", |s| {
+            s.idle_min
+        }),
+        (
+            metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS,
+            "{request}",
+            |s| s.pending_requests,
+        ),
     ];
     for (name, unit, field) in gauges {
         let (snap, attrs) = (snapshot.clone(), [pool_attr.clone()]);

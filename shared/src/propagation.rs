@@ -69,7 +69,8 @@ impl Propagator {
             None => {
                 // The global accessor takes an FnMut; it calls it exactly once.
                 let mut f = Some(f);
-                opentelemetry::global::get_text_map_propagator(|p| f.take().map(|f| f(p))).unwrap_or_default()
+                opentelemetry::global::get_text_map_propagator(|p| f.take().map(|f| f(p)))
+                    .unwrap_or_default()
             }
         }
     }
@@ -115,7 +116,10 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }
@@ -148,7 +152,9 @@ impl Extractor for HeaderExtractor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     fn context(flags: TraceFlags, state: &str) -> Context {
@@ -172,7 +178,10 @@ mod tests {
             let cx = p.extract_headers(&headers);
             let sc = cx.span().span_context().clone();
             assert!(sc.is_valid() && sc.is_remote());
-            assert_eq!(sc.trace_id(), TraceId::from(0x0af7651916cd43dd8448eb211c80319cu128));
+            assert_eq!(
+                sc.trace_id(),
+                TraceId::from(0x0af7651916cd43dd8448eb211c80319cu128)
+            );
             assert_eq!(sc.span_id(), SpanId::from(0xb7ad6b7169203331u64));
             assert_eq!(sc.trace_flags(), flags);
         }
@@ -201,7 +210,10 @@ mod tests {
             assert!(!cx.has_active_span(), "{value:?} must not give a parent");
         }
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", HeaderValue::from_bytes(b"00-\xff\xfe").unwrap());
+        headers.insert(
+            "traceparent",
+            HeaderValue::from_bytes(b"00-\xff\xfe").unwrap(),
+        );
         assert!(!p.extract_headers(&headers).has_active_span());
     }
 

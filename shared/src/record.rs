@@ -92,7 +92,9 @@ impl<'a> SpanRequest<'a> {
         &self.name
     }
 
-    pub(crate) fn into_parts(self) -> (SpanKind, Cow<'static, str>, Option<&'a Context>, Vec<Link>) {
+    pub(crate) fn into_parts(
+        self,
+    ) -> (SpanKind, Cow<'static, str>, Option<&'a Context>, Vec<Link>) {
         (self.kind, self.name, self.parent, self.links)
     }
 }
@@ -131,8 +133,16 @@ pub struct StartingSpan<'a> {
 }
 
 impl<'a> StartingSpan<'a> {
-    pub(crate) fn new(name: &'a mut Cow<'static, str>, kind: &'a SpanKind, attributes: &'a mut Vec<KeyValue>) -> Self {
-        Self { name, kind, attributes }
+    pub(crate) fn new(
+        name: &'a mut Cow<'static, str>,
+        kind: &'a SpanKind,
+        attributes: &'a mut Vec<KeyValue>,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            attributes,
+        }
     }
 
     /// The span's name.
@@ -256,6 +266,11 @@ impl<'a> Failure<'a> {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// `db.response.status_code`, if any.
+    pub fn db_status_code(&self) -> Option<&str> {
+        self.db_status_code.as_deref()
+    }
 }
 
 fn bounded(text: &str, max: usize) -> String {
@@ -302,14 +317,19 @@ fn legacy_of(kv: &KeyValue, domain: Domain) -> Option<KeyValue> {
     }?;
     let value = match (&kv.value, domain) {
         (Value::String(s), Domain::Messaging) => semconv::legacy::messaging_value(key, s.as_str())
-            .map_or_else(|| kv.value.clone(), |v| Value::from(v)),
+            .map_or_else(|| kv.value.clone(), Value::from),
         _ => kv.value.clone(),
     };
     Some(KeyValue::new(old, value))
 }
 
 impl OperationSpan {
-    pub(crate) fn new(span: Option<BoxedSpan>, parent: Context, dup: Option<Domain>, on_end: Option<Arc<EndHook>>) -> Self {
+    pub(crate) fn new(
+        span: Option<BoxedSpan>,
+        parent: Context,
+        dup: Option<Domain>,
+        on_end: Option<Arc<EndHook>>,
+    ) -> Self {
         Self {
             span,
             parent,
@@ -354,10 +374,8 @@ impl OperationSpan {
         let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) else {
             return;
         };
-        if let Some(domain) = self.dup {
-            if let Some(legacy) = legacy_of(&attribute, domain) {
-                span.set_attribute(legacy);
-            }
+        if let Some(legacy) = self.dup.and_then(|domain| legacy_of(&attribute, domain)) {
+            span.set_attribute(legacy);
         }
         span.set_attribute(attribute);
     }
@@ -396,11 +414,20 @@ impl OperationSpan {
     /// Ends the span as a failure.
     pub fn end_error(mut self, failure: &Failure<'_>) {
         if self.is_recording() {
-            self.set_attribute(KeyValue::new(semconv::ERROR_TYPE, failure.error_type.to_string()));
+            self.set_attribute(KeyValue::new(
+                semconv::ERROR_TYPE,
+                failure.error_type.to_string(),
+            ));
             if let Some(code) = &failure.db_status_code {
-                self.set_attribute(KeyValue::new(semconv::DB_RESPONSE_STATUS_CODE, code.to_string()));
+                self.set_attribute(KeyValue::new(
+                    semconv::DB_RESPONSE_STATUS_CODE,
+                    code.to_string(),
+                ));
             }
-            let exception_type = failure.exception_type.as_deref().unwrap_or(&failure.error_type);
+            let exception_type = failure
+                .exception_type
+                .as_deref()
+                .unwrap_or(&failure.error_type);
             self.add_event(
                 "exception",
                 vec![

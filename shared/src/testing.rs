@@ -87,22 +87,36 @@ impl Telemetry {
 
     /// The one finished span called `name`; panics (it is a test) when there are none or several.
     pub fn span(&self, name: &str) -> SpanData {
-        let mut found: Vec<SpanData> = self.finished().into_iter().filter(|s| s.name == name).collect();
+        let mut found: Vec<SpanData> = self
+            .finished()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect();
         let names: Vec<String> = self.finished().iter().map(|s| s.name.to_string()).collect();
-        assert_eq!(found.len(), 1, "expected one span named {name:?}, finished spans: {names:?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one span named {name:?}, finished spans: {names:?}"
+        );
         found.remove(0)
     }
 
     /// Finished spans of `kind`.
     pub fn spans_of_kind(&self, kind: SpanKind) -> Vec<SpanData> {
-        self.finished().into_iter().filter(|s| s.span_kind == kind).collect()
+        self.finished()
+            .into_iter()
+            .filter(|s| s.span_kind == kind)
+            .collect()
     }
 
     /// Starts an INTERNAL span named `name` from this provider and returns a context holding it, to
     /// parent the operations under test. The span ends when the last clone of the context is dropped.
     pub fn parent(&self, name: &'static str) -> Context {
         let tracer = self.tracer_provider.tracer("tracewire-test");
-        let span = tracer.span_builder(name).with_kind(SpanKind::Internal).start(&tracer);
+        let span = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .start(&tracer);
         Context::new().with_span(span)
     }
 
@@ -111,7 +125,11 @@ impl Telemetry {
         self.metric_exporter.reset();
         let _ = self.meter_provider.force_flush();
         let mut points = Vec::new();
-        for rm in self.metric_exporter.get_finished_metrics().unwrap_or_default() {
+        for rm in self
+            .metric_exporter
+            .get_finished_metrics()
+            .unwrap_or_default()
+        {
             for sm in rm.scope_metrics() {
                 for m in sm.metrics() {
                     flatten(m.name(), m.unit(), m.data(), &mut points);
@@ -123,7 +141,10 @@ impl Telemetry {
 
     /// The data points of metric `name`.
     pub fn metric(&self, name: &str) -> Vec<MetricPoint> {
-        self.metrics().into_iter().filter(|p| p.name == name).collect()
+        self.metrics()
+            .into_iter()
+            .filter(|p| p.name == name)
+            .collect()
     }
 }
 
@@ -149,7 +170,10 @@ pub struct MetricPoint {
 impl MetricPoint {
     /// The value of attribute `key`.
     pub fn attr(&self, key: &str) -> Option<&Value> {
-        self.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+        self.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
     }
 }
 
@@ -196,16 +220,32 @@ fn push<T: Number>(name: &str, unit: &str, data: &MetricData<T>, out: &mut Vec<M
     };
     match data {
         MetricData::Histogram(h) => out.extend(h.data_points().map(|p| {
-            point("histogram", p.attributes().cloned().collect(), p.count(), p.sum(), p.bounds().collect())
+            point(
+                "histogram",
+                p.attributes().cloned().collect(),
+                p.count(),
+                p.sum(),
+                p.bounds().collect(),
+            )
         })),
-        MetricData::Sum(s) => out.extend(
-            s.data_points()
-                .map(|p| point("sum", p.attributes().cloned().collect(), 0, p.value(), Vec::new())),
-        ),
-        MetricData::Gauge(g) => out.extend(
-            g.data_points()
-                .map(|p| point("gauge", p.attributes().cloned().collect(), 0, p.value(), Vec::new())),
-        ),
+        MetricData::Sum(s) => out.extend(s.data_points().map(|p| {
+            point(
+                "sum",
+                p.attributes().cloned().collect(),
+                0,
+                p.value(),
+                Vec::new(),
+            )
+        })),
+        MetricData::Gauge(g) => out.extend(g.data_points().map(|p| {
+            point(
+                "gauge",
+                p.attributes().cloned().collect(),
+                0,
+                p.value(),
+                Vec::new(),
+            )
+        })),
         MetricData::ExponentialHistogram(_) => {}
     }
 }
@@ -223,7 +263,10 @@ fn push<T: Number>(name: &str, unit: &str, data: &MetricData<T>, out: &mut Vec<M
 /// assert_eq!(attr(&span, "k").map(|v| v.as_str().into_owned()), Some("v".to_string()));
 /// ```
 pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
 }
 
 /// The value of string attribute `key` on a finished span.
@@ -236,19 +279,24 @@ pub fn attr_str(span: &SpanData, key: &str) -> Option<String> {
 /// the service: a test never passes silently without its service.
 pub fn service_url(service: &str, var: &str, default: &str) -> String {
     let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("{var}={url:?} is not a URL: {e}"));
+    let parsed =
+        url::Url::parse(&url).unwrap_or_else(|e| panic!("{var}={url:?} is not a URL: {e}"));
     let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(match parsed.scheme() {
-        "postgres" | "postgresql" => 5432,
-        "mysql" | "mariadb" => 3306,
-        "redis" => 6379,
-        "amqp" => 5672,
-        _ => 0,
-    });
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(match parsed.scheme() {
+            "postgres" | "postgresql" => 5432,
+            "mysql" | "mariadb" => 3306,
+            "redis" => 6379,
+            "amqp" => 5672,
+            _ => 0,
+        });
     let reachable = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)).is_ok());
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)).is_ok()
+        });
     assert!(
         reachable,
         "{service} is not reachable at {host}:{port} ({var}={url}). Start it with `scripts/services up {service}` \

@@ -35,20 +35,37 @@ fn all_official_cases_pass() {
             .map(|v| v.as_str().unwrap())
             .collect();
         if !texts.contains(&analysis.text.as_str()) {
-            failures.push(format!("{name}: text {:?}, want one of {texts:?}", analysis.text));
+            failures.push(format!(
+                "{name}: text {:?}, want one of {texts:?}",
+                analysis.text
+            ));
         }
         let summary = case["expected"]["db.query.summary"].as_str();
         if analysis.summary.as_deref() != summary {
-            failures.push(format!("{name}: summary {:?}, want {summary:?}", analysis.summary));
+            failures.push(format!(
+                "{name}: summary {:?}, want {summary:?}",
+                analysis.summary
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn copy_matches_the_handbook() {
-    let handbook = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/db-sql-test-cases.json");
+    let handbook = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/conformance/db-sql-test-cases.json"
+    );
     if let Ok(original) = std::fs::read_to_string(handbook) {
-        assert_eq!(original, DATA, "tests/data/db-sql-test-cases.json is stale: copy it again from {handbook}");
+        assert_eq!(
+            original, DATA,
+            "tests/data/db-sql-test-cases.json is stale: copy it again from {handbook}"
+        );
     }
 }

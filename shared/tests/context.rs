@@ -32,7 +32,10 @@ fn carry_moves_the_context_to_another_thread() {
     let job = {
         let _guard = parent.attach();
         let i = i.clone();
-        context::carry(move || i.start(SpanRequest::client("blocking query"), |_| {}).end_ok())
+        context::carry(move || {
+            i.start(SpanRequest::client("blocking query"), |_| {})
+                .end_ok()
+        })
     };
     std::thread::spawn(job).join().unwrap();
     assert_eq!(t.span("blocking query").parent_span_id, id);

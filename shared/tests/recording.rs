@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{Context, KeyValue};
 use tracewire_shared::config::{Domain, SemconvStability};
 use tracewire_shared::record::{Decision, Failure, SpanRequest};
@@ -16,8 +18,14 @@ fn inst(t: &Telemetry, config: tracewire_shared::Config, domain: Domain) -> Inst
 }
 
 fn db_attrs(a: &mut Vec<KeyValue>) {
-    a.push(KeyValue::new(semconv::DB_SYSTEM_NAME, semconv::db_system::POSTGRESQL));
-    a.push(KeyValue::new(semconv::DB_QUERY_TEXT, "SELECT * FROM t WHERE id = $1"));
+    a.push(KeyValue::new(
+        semconv::DB_SYSTEM_NAME,
+        semconv::db_system::POSTGRESQL,
+    ));
+    a.push(KeyValue::new(
+        semconv::DB_QUERY_TEXT,
+        "SELECT * FROM t WHERE id = $1",
+    ));
 }
 
 #[test]
@@ -26,21 +34,37 @@ fn success_span_has_kind_name_attributes_parent_and_scope() {
     let i = inst(&t, t.config(), Domain::Database);
     let parent = t.parent("request");
     let parent_id = parent.span().span_context().span_id();
-    i.start(SpanRequest::client("SELECT t").with_parent(&parent), db_attrs).end_ok();
+    i.start(
+        SpanRequest::client("SELECT t").with_parent(&parent),
+        db_attrs,
+    )
+    .end_ok();
     drop(parent);
 
     let span = t.span("SELECT t");
     assert_eq!(span.span_kind, SpanKind::Client);
     assert_eq!(span.parent_span_id, parent_id);
     assert_eq!(span.status, Status::Unset);
-    assert_eq!(attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(), Some("postgresql"));
-    assert_eq!(attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(), Some("SELECT * FROM t WHERE id = $1"));
+    assert_eq!(
+        attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(),
+        Some("postgresql")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(),
+        Some("SELECT * FROM t WHERE id = $1")
+    );
     assert!(attr(&span, semconv::ERROR_TYPE).is_none());
     assert!(attr(&span, semconv::TRACEWIRE_CANCELLED).is_none());
-    assert!(attr(&span, "db.statement").is_none(), "legacy names only under /dup");
+    assert!(
+        attr(&span, "db.statement").is_none(),
+        "legacy names only under /dup"
+    );
     assert_eq!(span.instrumentation_scope.name(), "tracewire-test");
     assert_eq!(span.instrumentation_scope.version(), Some("9.9.9"));
-    assert_eq!(span.instrumentation_scope.schema_url(), Some(semconv::SCHEMA_URL));
+    assert_eq!(
+        span.instrumentation_scope.schema_url(),
+        Some(semconv::SCHEMA_URL)
+    );
     assert!(span.events.is_empty());
 }
 
@@ -75,8 +99,14 @@ fn failure_records_error_type_status_code_and_exception_event() {
             .with_exception_type("sqlx::Error::Database"),
     );
     let span = t.span("INSERT users");
-    assert_eq!(attr_str(&span, semconv::ERROR_TYPE).as_deref(), Some("23505"));
-    assert_eq!(attr_str(&span, semconv::DB_RESPONSE_STATUS_CODE).as_deref(), Some("23505"));
+    assert_eq!(
+        attr_str(&span, semconv::ERROR_TYPE).as_deref(),
+        Some("23505")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::DB_RESPONSE_STATUS_CODE).as_deref(),
+        Some("23505")
+    );
     match &span.status {
         Status::Error { description } => {
             assert!(description.starts_with("duplicate key value"));
@@ -87,8 +117,17 @@ fn failure_records_error_type_status_code_and_exception_event() {
     let events: Vec<_> = span.events.iter().collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].name, "exception");
-    let event_attr = |k: &str| events[0].attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.as_str().into_owned());
-    assert_eq!(event_attr(semconv::EXCEPTION_TYPE).as_deref(), Some("sqlx::Error::Database"));
+    let event_attr = |k: &str| {
+        events[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.as_str().into_owned())
+    };
+    assert_eq!(
+        event_attr(semconv::EXCEPTION_TYPE).as_deref(),
+        Some("sqlx::Error::Database")
+    );
     assert!(event_attr(semconv::EXCEPTION_MESSAGE).unwrap().len() <= 1024);
 }
 
@@ -97,12 +136,17 @@ fn end_result_maps_ok_and_err() {
     let t = Telemetry::new();
     let i = inst(&t, t.config(), Domain::Database);
     let ok: Result<u8, String> = Ok(1);
-    i.start(SpanRequest::client("ok"), |_| {}).end_result(&ok, |e| Failure::new("x", e.as_str()));
+    i.start(SpanRequest::client("ok"), |_| {})
+        .end_result(&ok, |e| Failure::new("x", e.as_str()));
     let err: Result<u8, String> = Err("boom".into());
-    i.start(SpanRequest::client("err"), |_| {}).end_result(&err, |e| Failure::new("io", e.as_str()));
+    i.start(SpanRequest::client("err"), |_| {})
+        .end_result(&err, |e| Failure::new("io", e.as_str()));
     assert_eq!(t.span("ok").status, Status::Unset);
     assert_eq!(t.span("err").status, Status::error("boom"));
-    assert_eq!(attr_str(&t.span("err"), semconv::ERROR_TYPE).as_deref(), Some("io"));
+    assert_eq!(
+        attr_str(&t.span("err"), semconv::ERROR_TYPE).as_deref(),
+        Some("io")
+    );
 }
 
 #[test]
@@ -113,7 +157,10 @@ fn dropped_span_ends_cancelled_without_error() {
     assert!(t.finished().is_empty(), "nothing ends before the drop");
     drop(span);
     let span = t.span("abandoned");
-    assert_eq!(attr(&span, semconv::TRACEWIRE_CANCELLED), Some(&true.into()));
+    assert_eq!(
+        attr(&span, semconv::TRACEWIRE_CANCELLED),
+        Some(&true.into())
+    );
     assert_eq!(span.status, Status::Unset);
     assert!(attr(&span, semconv::ERROR_TYPE).is_none());
     assert_eq!(t.finished().len(), 1, "ends exactly once");
@@ -129,13 +176,20 @@ fn unsampled_spans_build_no_attributes_but_propagate_their_context() {
         a.push(KeyValue::new("k", "v"));
     });
     assert!(!span.is_recording());
-    assert!(!called.load(Ordering::SeqCst), "the attribute closure must not run for unsampled spans");
+    assert!(
+        !called.load(Ordering::SeqCst),
+        "the attribute closure must not run for unsampled spans"
+    );
     span.set_attributes_with(|_| panic!("not called either"));
     let sc = span.span_context().unwrap().clone();
     assert!(sc.is_valid());
     assert!(!sc.is_sampled());
     let cx = span.context();
-    assert_eq!(cx.span().span_context().span_id(), sc.span_id(), "downstream sees the decision");
+    assert_eq!(
+        cx.span().span_context().span_id(),
+        sc.span_id(),
+        "downstream sees the decision"
+    );
     span.end_error(&Failure::new("500", "x"));
     assert!(t.finished().is_empty());
 }
@@ -148,7 +202,8 @@ fn context_holds_the_operation_span_for_children_and_injection() {
     let cx = span.context();
     let own = span.span_context().unwrap().clone();
     assert_eq!(cx.span().span_context().span_id(), own.span_id());
-    i.start(SpanRequest::client("child").with_parent(&cx), |_| {}).end_ok();
+    i.start(SpanRequest::client("child").with_parent(&cx), |_| {})
+        .end_ok();
     span.end_ok();
     assert_eq!(t.span("child").parent_span_id, own.span_id());
     assert_eq!(t.span("publish q").span_kind, SpanKind::Producer);
@@ -180,11 +235,14 @@ fn links_are_recorded_and_invalid_ones_dropped() {
 fn require_parent_skips_root_operations() {
     let t = Telemetry::new();
     let i = inst(&t, t.config().with_require_parent(true), Domain::Database);
-    let root = i.start(SpanRequest::client("orphan"), |_| panic!("no attributes for a skipped span"));
+    let root = i.start(SpanRequest::client("orphan"), |_| {
+        panic!("no attributes for a skipped span")
+    });
     assert!(root.span_context().is_none());
     root.end_ok();
     let parent = t.parent("p");
-    i.start(SpanRequest::client("adopted").with_parent(&parent), |_| {}).end_ok();
+    i.start(SpanRequest::client("adopted").with_parent(&parent), |_| {})
+        .end_ok();
     drop(parent);
     let names: Vec<_> = t.finished().iter().map(|s| s.name.to_string()).collect();
     assert!(!names.contains(&"orphan".to_string()), "{names:?}");
@@ -198,7 +256,11 @@ fn start_hook_renames_enriches_and_vetoes() {
     let seen2 = seen.clone();
     let config = t.config().with_on_start(move |s| {
         seen2.fetch_add(1, Ordering::SeqCst);
-        assert!(s.attributes().iter().any(|kv| kv.key.as_str() == semconv::DB_SYSTEM_NAME));
+        assert!(
+            s.attributes()
+                .iter()
+                .any(|kv| kv.key.as_str() == semconv::DB_SYSTEM_NAME)
+        );
         if s.name() == "SELECT health" {
             return Decision::Skip;
         }
@@ -207,13 +269,18 @@ fn start_hook_renames_enriches_and_vetoes() {
         Decision::Record
     });
     let i = inst(&t, config, Domain::Database);
-    i.start(SpanRequest::client("SELECT health"), db_attrs).end_ok();
-    i.start(SpanRequest::client("SELECT users"), db_attrs).end_ok();
+    i.start(SpanRequest::client("SELECT health"), db_attrs)
+        .end_ok();
+    i.start(SpanRequest::client("SELECT users"), db_attrs)
+        .end_ok();
     assert_eq!(seen.load(Ordering::SeqCst), 2);
     assert_eq!(t.finished().len(), 1);
     let span = t.span("db SELECT users");
     assert_eq!(attr_str(&span, "tenant").as_deref(), Some("acme"));
-    assert_eq!(attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(), Some("postgresql"));
+    assert_eq!(
+        attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(),
+        Some("postgresql")
+    );
 }
 
 #[test]
@@ -229,11 +296,15 @@ fn end_hook_sees_the_outcome() {
     });
     let i = inst(&t, config, Domain::Database);
     i.start(SpanRequest::client("a"), |_| {}).end_ok();
-    i.start(SpanRequest::client("b"), |_| {}).end_error(&Failure::new("x", "y"));
+    i.start(SpanRequest::client("b"), |_| {})
+        .end_error(&Failure::new("x", "y"));
     drop(i.start(SpanRequest::client("c"), |_| {}));
     assert_eq!(attr_str(&t.span("a"), "outcome").as_deref(), Some("ok"));
     assert_eq!(attr_str(&t.span("b"), "outcome").as_deref(), Some("failed"));
-    assert_eq!(attr_str(&t.span("c"), "outcome").as_deref(), Some("cancelled"));
+    assert_eq!(
+        attr_str(&t.span("c"), "outcome").as_deref(),
+        Some("cancelled")
+    );
 }
 
 #[test]
@@ -245,24 +316,45 @@ fn dup_stability_mode_adds_legacy_names() {
     span.set_attribute(KeyValue::new(semconv::DB_NAMESPACE, "test"));
     span.end_ok();
     let s = t.span("SELECT t");
-    assert_eq!(attr_str(&s, "db.statement").as_deref(), Some("SELECT * FROM t WHERE id = $1"));
+    assert_eq!(
+        attr_str(&s, "db.statement").as_deref(),
+        Some("SELECT * FROM t WHERE id = $1")
+    );
     assert_eq!(attr_str(&s, "db.system").as_deref(), Some("postgresql"));
     assert_eq!(attr_str(&s, "db.name").as_deref(), Some("test"));
-    assert_eq!(attr_str(&s, semconv::DB_QUERY_TEXT).as_deref(), Some("SELECT * FROM t WHERE id = $1"));
+    assert_eq!(
+        attr_str(&s, semconv::DB_QUERY_TEXT).as_deref(),
+        Some("SELECT * FROM t WHERE id = $1")
+    );
 
-    let mq = inst(&t, t.config().with_semconv_stability(dup), Domain::Messaging);
+    let mq = inst(
+        &t,
+        t.config().with_semconv_stability(dup),
+        Domain::Messaging,
+    );
     mq.start(SpanRequest::new(SpanKind::Producer, "publish x"), |a| {
-        a.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, semconv::messaging::SEND));
+        a.push(KeyValue::new(
+            semconv::MESSAGING_OPERATION_TYPE,
+            semconv::messaging::SEND,
+        ));
     })
     .end_ok();
     let s = t.span("publish x");
-    assert_eq!(attr_str(&s, semconv::MESSAGING_OPERATION_TYPE).as_deref(), Some("send"));
-    assert_eq!(attr_str(&s, "messaging.operation").as_deref(), Some("publish"));
+    assert_eq!(
+        attr_str(&s, semconv::MESSAGING_OPERATION_TYPE).as_deref(),
+        Some("send")
+    );
+    assert_eq!(
+        attr_str(&s, "messaging.operation").as_deref(),
+        Some("publish")
+    );
 
     // The HTTP domain was not opted in: no legacy names.
     let http = inst(&t, t.config().with_semconv_stability(dup), Domain::Http);
-    http.start(SpanRequest::client("GET"), |a| a.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET")))
-        .end_ok();
+    http.start(SpanRequest::client("GET"), |a| {
+        a.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET"))
+    })
+    .end_ok();
     assert!(attr(&t.span("GET"), "http.method").is_none());
 }
 

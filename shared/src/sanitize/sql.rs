@@ -105,7 +105,8 @@ pub fn analyze(query: &str, dialect: Dialect) -> Analysis {
 
 /// Like [`analyze`], with the text capped at `max_len` bytes (cut on a char boundary).
 ///
-/// Lexing stops once the cap is reached, so the work is bounded by the input even for huge statements.
+/// Past the cap the lexer keeps going for the summary only (one linear pass, no more output), and stops
+/// once the summary is complete too.
 ///
 /// ```
 /// use tracewire_shared::sanitize::sql::{analyze_with_limit, Dialect};
@@ -123,6 +124,7 @@ pub fn analyze_with_limit(query: &str, dialect: Dialect, max_len: usize) -> Anal
         max_len,
         in_list: InList::Idle,
         masking_rest: false,
+        text_full: false,
         summary: Summarizer::default(),
     };
     lexer.run();
@@ -156,6 +158,8 @@ struct Lexer<'q> {
     in_list: InList,
     /// Inside user/role DDL after `PASSWORD` / `IDENTIFIED`: tokens are lexed but not written until `;`.
     masking_rest: bool,
+    /// The text reached the cap: nothing more is written to it.
+    text_full: bool,
     summary: Summarizer,
 }
 
@@ -172,13 +176,22 @@ fn is_space(b: u8) -> bool {
 }
 
 impl<'q> Lexer<'q> {
+    fn writing(&self) -> bool {
+        !self.masking_rest && !self.text_full
+    }
+
     fn peek(&self, ahead: usize) -> u8 {
         self.bytes.get(self.pos + ahead).copied().unwrap_or(0)
     }
 
     fn run(&mut self) {
         while self.pos < self.bytes.len() {
-            if self.out.len() > self.max_len {
+            if !self.text_full && self.out.len() > self.max_len {
+                // The text is complete; keep lexing for the summary alone, until it is complete too.
+                truncate_on_char_boundary(&mut self.out, self.max_len);
+                self.text_full = true;
+            }
+            if self.text_full && self.summary.full {
                 return;
             }
             let b = self.bytes[self.pos];
@@ -233,7 +246,7 @@ impl<'q> Lexer<'q> {
 
     /// Writes `src[start..end]` verbatim (unless masking the rest of a statement).
     fn emit_src(&mut self, start: usize, end: usize) {
-        if !self.masking_rest {
+        if self.writing() {
             // Token boundaries are always at ASCII bytes or the ends, so this slice is valid UTF-8.
             self.out.push_str(&self.src[start..end]);
         }
@@ -241,7 +254,7 @@ impl<'q> Lexer<'q> {
 
     fn emit_literal(&mut self) {
         self.summary.other();
-        if !self.masking_rest {
+        if self.writing() {
             self.out.push('?');
         }
         self.in_list = match self.in_list {
@@ -257,7 +270,7 @@ impl<'q> Lexer<'q> {
     fn after_comment(&mut self) {
         let prev_is_token = self.out.as_bytes().last().is_some_and(|b| !is_space(*b));
         let next_is_token = self.pos < self.bytes.len() && !is_space(self.bytes[self.pos]);
-        if prev_is_token && next_is_token && !self.masking_rest {
+        if prev_is_token && next_is_token && self.writing() {
             self.out.push(' ');
         }
     }
@@ -378,7 +391,8 @@ impl<'q> Lexer<'q> {
             if self.bytes.get(end) == Some(&b'$') {
                 let tag = &self.bytes[start..=end];
                 let body = end + 1;
-                self.pos = find(&self.bytes[body..], tag).map_or(self.bytes.len(), |i| body + i + tag.len());
+                self.pos = find(&self.bytes[body..], tag)
+                    .map_or(self.bytes.len(), |i| body + i + tag.len());
                 self.emit_literal();
                 return;
             }
@@ -449,13 +463,19 @@ impl<'q> Lexer<'q> {
             let by_end = p + 2;
             if by_end <= self.bytes.len()
                 && self.bytes[p..by_end].eq_ignore_ascii_case(b"BY")
-                && !self.bytes.get(by_end).copied().is_some_and(is_ident_continue)
+                && !self
+                    .bytes
+                    .get(by_end)
+                    .copied()
+                    .is_some_and(is_ident_continue)
             {
                 self.emit_src(self.pos, by_end);
                 self.pos = by_end;
             }
         }
-        self.out.push_str(" ?");
+        if self.writing() {
+            self.out.push_str(" ?");
+        }
         self.masking_rest = true;
         self.summary.other();
     }
@@ -464,7 +484,7 @@ impl<'q> Lexer<'q> {
         if b == b';' {
             self.masking_rest = false;
         }
-        if !self.masking_rest {
+        if self.writing() {
             // `b` is ASCII (non-ASCII bytes are identifier characters), so it is one char.
             self.out.push(char::from(b));
         }
@@ -475,7 +495,7 @@ impl<'q> Lexer<'q> {
             },
             (b',', state @ InList::Open { .. }) => state,
             (b')', InList::Open { out_pos, saw_value }) => {
-                if saw_value && !self.masking_rest && out_pos <= self.out.len() {
+                if saw_value && self.writing() && out_pos <= self.out.len() {
                     self.out.truncate(out_pos);
                     self.out.push_str("?)");
                 }
@@ -993,7 +1013,12 @@ impl Summarizer {
                 self.frame.expect = Expect::Target;
                 self.frame.from_list = false;
             }
-            "INTO" if matches!(self.frame.op, Some("INSERT" | "REPLACE" | "UPSERT" | "MERGE")) => {
+            "INTO"
+                if matches!(
+                    self.frame.op,
+                    Some("INSERT" | "REPLACE" | "UPSERT" | "MERGE")
+                ) =>
+            {
                 self.frame.expect = Expect::Target;
             }
             "INNER" | "LEFT" | "RIGHT" | "FULL" | "OUTER" | "CROSS" | "NATURAL" | "LATERAL" => {}
@@ -1052,7 +1077,10 @@ impl Summarizer {
         self.pending_dot = false;
         self.target_open = false;
         self.frame.stmt_start = false;
-        if matches!(self.frame.expect, Expect::Target | Expect::DdlKind | Expect::DdlName) {
+        if matches!(
+            self.frame.expect,
+            Expect::Target | Expect::DdlKind | Expect::DdlName
+        ) {
             self.frame.expect = Expect::Nothing;
         }
     }
@@ -1088,32 +1116,74 @@ mod tests {
 
     #[test]
     fn literals_by_dialect() {
-        assert_eq!(text("SELECT 'a''b', 'c\\'d'", Dialect::MySql), "SELECT ?, ?");
+        assert_eq!(
+            text("SELECT 'a''b', 'c\\'d'", Dialect::MySql),
+            "SELECT ?, ?"
+        );
         // Standard strings: the backslash is an ordinary character, so the second literal is 'x'.
         assert_eq!(text(r"SELECT 'C:\', 'x'", Dialect::Postgres), "SELECT ?, ?");
-        assert_eq!(text(r"SELECT E'it\'s', 1", Dialect::Postgres), "SELECT ?, ?");
-        assert_eq!(text("SELECT U&'d\\0061t', B'101', X'ff', N'x'", Dialect::Postgres), "SELECT ?, ?, ?, ?");
-        assert_eq!(text("SELECT $$a 'b' c$$, $tag$x$y$tag$, $1", Dialect::Postgres), "SELECT ?, ?, $1");
-        assert_eq!(text(r#"SELECT "col" FROM "T""x""#, Dialect::Postgres), r#"SELECT "col" FROM "T""x""#);
-        assert_eq!(text(r#"SELECT "secret" FROM `t`"#, Dialect::MySql), "SELECT ? FROM `t`");
+        assert_eq!(
+            text(r"SELECT E'it\'s', 1", Dialect::Postgres),
+            "SELECT ?, ?"
+        );
+        assert_eq!(
+            text(
+                "SELECT U&'d\\0061t', B'101', X'ff', N'x'",
+                Dialect::Postgres
+            ),
+            "SELECT ?, ?, ?, ?"
+        );
+        assert_eq!(
+            text("SELECT $$a 'b' c$$, $tag$x$y$tag$, $1", Dialect::Postgres),
+            "SELECT ?, ?, $1"
+        );
+        assert_eq!(
+            text(r#"SELECT "col" FROM "T""x""#, Dialect::Postgres),
+            r#"SELECT "col" FROM "T""x""#
+        );
+        assert_eq!(
+            text(r#"SELECT "secret" FROM `t`"#, Dialect::MySql),
+            "SELECT ? FROM `t`"
+        );
         assert_eq!(text(r#"SELECT "secret""x""#, Dialect::Sqlite), "SELECT ?");
-        assert_eq!(text("SELECT 0x1F, 0b101, 1_000, 1e5, 1.5E-3", Dialect::MySql), "SELECT ?, ?, ?, ?, ?");
+        assert_eq!(
+            text("SELECT 0x1F, 0b101, 1_000, 1e5, 1.5E-3", Dialect::MySql),
+            "SELECT ?, ?, ?, ?, ?"
+        );
     }
 
     #[test]
     fn placeholders_survive() {
-        assert_eq!(text("SELECT $1, ?, ?2, :name, @p1", Dialect::Other), "SELECT $1, ?, ?2, :name, @p1");
-        assert_eq!(text("SELECT a::int FROM t", Dialect::Postgres), "SELECT a::int FROM t");
+        assert_eq!(
+            text("SELECT $1, ?, ?2, :name, @p1", Dialect::Other),
+            "SELECT $1, ?, ?2, :name, @p1"
+        );
+        assert_eq!(
+            text("SELECT a::int FROM t", Dialect::Postgres),
+            "SELECT a::int FROM t"
+        );
     }
 
     #[test]
     fn comments() {
-        assert_eq!(text("SELECT 1 # mysql comment\nFROM t", Dialect::MySql), "SELECT ? \nFROM t");
-        assert_eq!(text("SELECT a # b FROM t", Dialect::Postgres), "SELECT a # b FROM t");
-        assert_eq!(text("SELECT /* a /* b */ c */ 1", Dialect::Postgres), "SELECT  ?");
+        assert_eq!(
+            text("SELECT 1 # mysql comment\nFROM t", Dialect::MySql),
+            "SELECT ? \nFROM t"
+        );
+        assert_eq!(
+            text("SELECT a # b FROM t", Dialect::Postgres),
+            "SELECT a # b FROM t"
+        );
+        assert_eq!(
+            text("SELECT /* a /* b */ c */ 1", Dialect::Postgres),
+            "SELECT  ?"
+        );
         assert_eq!(text("SELECT /* a /* b */ 1", Dialect::MySql), "SELECT  ?");
         assert_eq!(text("SELECT a -/**/- b", Dialect::Other), "SELECT a - - b");
-        assert_eq!(text("SELECT 1 /* unterminated 'secret'", Dialect::Other), "SELECT ? ");
+        assert_eq!(
+            text("SELECT 1 /* unterminated 'secret'", Dialect::Other),
+            "SELECT ? "
+        );
     }
 
     #[test]
@@ -1125,30 +1195,57 @@ mod tests {
 
     #[test]
     fn in_lists_collapse() {
-        assert_eq!(text("WHERE a IN (1, 2, 'x') AND b IN(?,?)", Dialect::Other), "WHERE a IN (?) AND b IN(?)");
-        assert_eq!(text("WHERE a IN ($1, $2)", Dialect::Postgres), "WHERE a IN ($1, $2)");
-        assert_eq!(text("WHERE a IN (SELECT 1)", Dialect::Other), "WHERE a IN (SELECT ?)");
+        assert_eq!(
+            text("WHERE a IN (1, 2, 'x') AND b IN(?,?)", Dialect::Other),
+            "WHERE a IN (?) AND b IN(?)"
+        );
+        assert_eq!(
+            text("WHERE a IN ($1, $2)", Dialect::Postgres),
+            "WHERE a IN ($1, $2)"
+        );
+        assert_eq!(
+            text("WHERE a IN (SELECT 1)", Dialect::Other),
+            "WHERE a IN (SELECT ?)"
+        );
         assert_eq!(text("WHERE a in (1)", Dialect::Other), "WHERE a in (?)");
     }
 
     #[test]
     fn credentials_in_user_ddl() {
         assert_eq!(
-            text("CREATE USER bob IDENTIFIED BY 'pw'; SELECT 1", Dialect::MySql),
+            text(
+                "CREATE USER bob IDENTIFIED BY 'pw'; SELECT 1",
+                Dialect::MySql
+            ),
             "CREATE USER bob IDENTIFIED BY ?; SELECT ?"
         );
         assert_eq!(
-            text("ALTER ROLE bob WITH PASSWORD 'pw' VALID UNTIL 'x'", Dialect::Postgres),
+            text(
+                "ALTER ROLE bob WITH PASSWORD 'pw' VALID UNTIL 'x'",
+                Dialect::Postgres
+            ),
             "ALTER ROLE bob WITH PASSWORD ?"
         );
-        assert_eq!(text("SET PASSWORD FOR bob = PASSWORD(hunter2)", Dialect::MySql), "SET PASSWORD ?");
         assert_eq!(
-            text("ALTER USER bob IDENTIFIED WITH mysql_native_password BY 'pw'", Dialect::MySql),
+            text("SET PASSWORD FOR bob = PASSWORD(hunter2)", Dialect::MySql),
+            "SET PASSWORD ?"
+        );
+        assert_eq!(
+            text(
+                "ALTER USER bob IDENTIFIED WITH mysql_native_password BY 'pw'",
+                Dialect::MySql
+            ),
             "ALTER USER bob IDENTIFIED ?"
         );
         // A column called password is not a credential.
-        assert_eq!(text("SELECT password FROM users", Dialect::Other), "SELECT password FROM users");
-        assert_eq!(summary("CREATE USER bob IDENTIFIED BY 'x'").as_deref(), Some("CREATE USER bob"));
+        assert_eq!(
+            text("SELECT password FROM users", Dialect::Other),
+            "SELECT password FROM users"
+        );
+        assert_eq!(
+            summary("CREATE USER bob IDENTIFIED BY 'x'").as_deref(),
+            Some("CREATE USER bob")
+        );
     }
 
     #[test]
@@ -1156,22 +1253,55 @@ mod tests {
         let cases = [
             ("SELECT 1", Some("SELECT")),
             ("select * from users u where u.id = 1", Some("select users")),
-            ("UPDATE public.accounts SET x = 1", Some("UPDATE public.accounts")),
-            ("DELETE FROM sessions WHERE expired", Some("DELETE sessions")),
-            ("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", Some("INSERT kv")),
-            ("INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2", Some("INSERT t")),
-            ("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2", Some("INSERT t")),
-            ("SELECT EXTRACT(YEAR FROM created_at) FROM orders", Some("SELECT orders")),
-            ("SELECT a FROM (SELECT b FROM c) AS sub, d", Some("SELECT SELECT c d")),
-            ("SELECT a FROM x UNION ALL SELECT b FROM y", Some("SELECT x SELECT y")),
-            ("WITH cte AS (SELECT * FROM a) SELECT * FROM cte", Some("SELECT a SELECT cte")),
-            ("CREATE UNIQUE INDEX IF NOT EXISTS idx ON t (a)", Some("CREATE INDEX idx")),
+            (
+                "UPDATE public.accounts SET x = 1",
+                Some("UPDATE public.accounts"),
+            ),
+            (
+                "DELETE FROM sessions WHERE expired",
+                Some("DELETE sessions"),
+            ),
+            (
+                "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+                Some("INSERT kv"),
+            ),
+            (
+                "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2",
+                Some("INSERT t"),
+            ),
+            (
+                "INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2",
+                Some("INSERT t"),
+            ),
+            (
+                "SELECT EXTRACT(YEAR FROM created_at) FROM orders",
+                Some("SELECT orders"),
+            ),
+            (
+                "SELECT a FROM (SELECT b FROM c) AS sub, d",
+                Some("SELECT SELECT c d"),
+            ),
+            (
+                "SELECT a FROM x UNION ALL SELECT b FROM y",
+                Some("SELECT x SELECT y"),
+            ),
+            (
+                "WITH cte AS (SELECT * FROM a) SELECT * FROM cte",
+                Some("SELECT a SELECT cte"),
+            ),
+            (
+                "CREATE UNIQUE INDEX IF NOT EXISTS idx ON t (a)",
+                Some("CREATE INDEX idx"),
+            ),
             ("DROP TABLE IF EXISTS s.t", Some("DROP TABLE s.t")),
             ("TRUNCATE orders", Some("TRUNCATE orders")),
             ("CALL refresh_totals(1)", Some("CALL refresh_totals")),
             ("BEGIN", Some("BEGIN")),
             ("SELECT REPLACE(name, 'a', 'b') FROM t", Some("SELECT t")),
-            ("SELECT * FROM a LEFT OUTER JOIN b ON a.id = b.id", Some("SELECT a b")),
+            (
+                "SELECT * FROM a LEFT OUTER JOIN b ON a.id = b.id",
+                Some("SELECT a b"),
+            ),
             ("hello world", None),
             ("", None),
             ("'only a literal'", None),
@@ -1195,7 +1325,10 @@ mod tests {
     fn statement_count() {
         assert_eq!(analyze("SELECT 1", Dialect::Other).statements, 1);
         assert_eq!(analyze("SELECT 1;", Dialect::Other).statements, 1);
-        assert_eq!(analyze("SELECT 1; SELECT 2;;", Dialect::Other).statements, 2);
+        assert_eq!(
+            analyze("SELECT 1; SELECT 2;;", Dialect::Other).statements,
+            2
+        );
         assert_eq!(analyze("-- nothing", Dialect::Other).statements, 0);
     }
 

@@ -1,0 +1,534 @@
+//! Database operations: the span and the `db.client.operation.duration` point of one SQL statement or
+//! Redis command, shared by the sqlx, diesel and redis adapters.
+//!
+//! A [`DbClient`] stands for one pool or connection: it holds the per-connection attributes (computed
+//! once), the statement cache and the instruments. Each operation is a [`DbOperation`]: started with
+//! [`DbClient::sql`] or [`DbClient::operation`], ended with [`DbOperation::end_ok`] or
+//! [`DbOperation::end_error`], or ended as cancelled when dropped.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+//! use tracewire_shared::db::{DbClient, DbTarget};
+//! use tracewire_shared::sanitize::sql::Dialect;
+//! use tracewire_shared::{Config, Instrumentation, config::Domain, semconv};
+//!
+//! let exporter = InMemorySpanExporter::default();
+//! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+//! let config = Config::new().with_tracer_provider(provider).with_metrics(false);
+//! let inst = Instrumentation::new(config, "tracewire-example", "0.1.0", Domain::Database);
+//! let target = DbTarget::new(semconv::db_system::POSTGRESQL)
+//!     .with_namespace("shop")
+//!     .with_server("db.internal", Some(5432), 5432);
+//! let client = DbClient::new(inst, target).with_sql_dialect(Dialect::Postgres);
+//!
+//! client.sql("SELECT * FROM orders WHERE id = 42").end_ok();
+//!
+//! let span = &exporter.get_finished_spans().unwrap()[0];
+//! assert_eq!(span.name, "SELECT orders");
+//! assert!(span.attributes.contains(&KeyValue::new(semconv::DB_QUERY_TEXT, "SELECT * FROM orders WHERE id = ?")));
+//! assert!(span.attributes.contains(&KeyValue::new(semconv::DB_NAMESPACE, "shop")));
+//! assert!(span.attributes.contains(&KeyValue::new(semconv::SERVER_ADDRESS, "db.internal")));
+//! assert!(!span.attributes.iter().any(|kv| kv.key.as_str() == semconv::SERVER_PORT), "default port left out");
+//! ```
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::{Context, KeyValue, StringValue};
+
+use crate::Instrumentation;
+use crate::cache::{DEFAULT_CAPACITY, StatementCache};
+use crate::config::QueryText;
+use crate::metrics::{DbClientMetrics, Timer};
+use crate::record::{Failure, OperationSpan, SpanRequest};
+use crate::sanitize::sql::{Dialect, analyze_with_limit};
+use crate::sanitize::truncate_on_char_boundary;
+use crate::semconv;
+
+/// Where operations go: the attributes every span and metric point of a connection carries.
+///
+/// ```
+/// use tracewire_shared::db::DbTarget;
+///
+/// let t = DbTarget::new("mysql").with_namespace("test").with_server("127.0.0.1", Some(3307), 3306);
+/// assert_eq!(t.system(), "mysql");
+/// assert_eq!(t.server_port(), Some(3307));
+/// ```
+#[derive(Clone, Debug)]
+pub struct DbTarget {
+    system: &'static str,
+    namespace: Option<StringValue>,
+    server_address: Option<StringValue>,
+    server_port: Option<u16>,
+    peer: Option<(StringValue, u16)>,
+}
+
+impl DbTarget {
+    /// A target of `db.system.name` `system` (see [`semconv::db_system`]).
+    pub fn new(system: &'static str) -> Self {
+        Self {
+            system,
+            namespace: None,
+            server_address: None,
+            server_port: None,
+            peer: None,
+        }
+    }
+
+    /// `db.namespace`: the database name (SQLite: the file path; Redis: the database index).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        let ns = namespace.into();
+        self.namespace = (!ns.is_empty()).then(|| ns.into());
+        self
+    }
+
+    /// `server.address` and, when it is not `default_port`, `server.port`.
+    pub fn with_server(
+        mut self,
+        address: impl Into<String>,
+        port: Option<u16>,
+        default_port: u16,
+    ) -> Self {
+        let address = address.into();
+        self.server_address = (!address.is_empty()).then(|| address.into());
+        self.server_port = port.filter(|p| *p != default_port);
+        self
+    }
+
+    /// `network.peer.address` and `network.peer.port`, when the adapter knows the socket's peer.
+    pub fn with_peer(mut self, address: impl Into<String>, port: u16) -> Self {
+        self.peer = Some((address.into().into(), port));
+        self
+    }
+
+    /// `db.system.name`.
+    pub fn system(&self) -> &'static str {
+        self.system
+    }
+
+    /// `db.namespace`.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_ref().map(StringValue::as_str)
+    }
+
+    /// `server.address`.
+    pub fn server_address(&self) -> Option<&str> {
+        self.server_address.as_ref().map(StringValue::as_str)
+    }
+
+    /// `server.port` (absent when it is the system's default).
+    pub fn server_port(&self) -> Option<u16> {
+        self.server_port
+    }
+
+    fn push_common(&self, attrs: &mut Vec<KeyValue>, namespace: Option<&StringValue>) {
+        attrs.push(KeyValue::new(semconv::DB_SYSTEM_NAME, self.system));
+        if let Some(ns) = namespace.or(self.namespace.as_ref()) {
+            attrs.push(KeyValue::new(semconv::DB_NAMESPACE, ns.clone()));
+        }
+        if let Some(addr) = &self.server_address {
+            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, addr.clone()));
+        }
+        if let Some(port) = self.server_port {
+            attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+}
+
+/// What one SQL statement records, computed once per distinct statement text.
+#[derive(Debug)]
+struct Statement {
+    name: StringValue,
+    text: Option<StringValue>,
+    summary: Option<StringValue>,
+    batch_size: Option<i64>,
+}
+
+/// One pool's or connection's database instrumentation. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DbClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    inst: Instrumentation,
+    target: DbTarget,
+    dialect: Dialect,
+    statements: StatementCache<Statement>,
+    metrics: OnceLock<DbClientMetrics>,
+}
+
+/// The description of a non-SQL operation (a Redis command), for [`DbClient::operation`].
+///
+/// ```
+/// use tracewire_shared::db::DbCall;
+///
+/// let call = DbCall::new("GET").with_operation_name("GET").with_batch_size(1);
+/// # let _ = call;
+/// ```
+#[derive(Default)]
+pub struct DbCall<'a> {
+    name: Cow<'static, str>,
+    operation_name: Option<Cow<'static, str>>,
+    query_text: Option<Box<dyn FnOnce() -> String + 'a>>,
+    batch_size: Option<usize>,
+    stored_procedure: Option<String>,
+    namespace: Option<StringValue>,
+    parent: Option<&'a Context>,
+    health_check: bool,
+}
+
+impl std::fmt::Debug for DbCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbCall")
+            .field("name", &self.name)
+            .field("operation_name", &self.operation_name)
+            .field("batch_size", &self.batch_size)
+            .field("stored_procedure", &self.stored_procedure)
+            .field("namespace", &self.namespace)
+            .field("health_check", &self.health_check)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> DbCall<'a> {
+    /// An operation whose span is called `name`.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// `db.operation.name`.
+    pub fn with_operation_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.operation_name = Some(name.into());
+        self
+    }
+
+    /// `db.query.text`, produced (already sanitized) only when the span records and the configuration
+    /// records text.
+    pub fn with_query_text(mut self, text: impl FnOnce() -> String + 'a) -> Self {
+        self.query_text = Some(Box::new(text));
+        self
+    }
+
+    /// `db.operation.batch.size` (recorded when 2 or more).
+    pub fn with_batch_size(mut self, size: usize) -> Self {
+        self.batch_size = Some(size);
+        self
+    }
+
+    /// `db.stored_procedure.name`.
+    pub fn with_stored_procedure(mut self, name: impl Into<String>) -> Self {
+        self.stored_procedure = Some(name.into());
+        self
+    }
+
+    /// Overrides `db.namespace` for this call (after a Redis `SELECT`, say).
+    pub fn with_namespace(mut self, namespace: impl Into<StringValue>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Parents the span to `cx` instead of looking the parent up.
+    pub fn with_parent(mut self, cx: &'a Context) -> Self {
+        self.parent = Some(cx);
+        self
+    }
+
+    /// Marks the call as a pool health check (`tracewire.health_check = true`).
+    pub fn health_check(mut self, yes: bool) -> Self {
+        self.health_check = yes;
+        self
+    }
+}
+
+impl DbClient {
+    /// Instrumentation for operations against `target`.
+    pub fn new(inst: Instrumentation, target: DbTarget) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                inst,
+                target,
+                dialect: Dialect::Other,
+                statements: StatementCache::new(DEFAULT_CAPACITY),
+                metrics: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Sets the dialect [`sql`](Self::sql) sanitizes in (default: [`Dialect::Other`]).
+    pub fn with_sql_dialect(self, dialect: Dialect) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            inst: shared.inst.clone(),
+            target: shared.target.clone(),
+            dialect: shared.dialect,
+            statements: StatementCache::new(DEFAULT_CAPACITY),
+            metrics: OnceLock::new(),
+        });
+        Self {
+            inner: Arc::new(Inner { dialect, ..inner }),
+        }
+    }
+
+    /// The instrumentation (configuration, tracer, meter).
+    pub fn instrumentation(&self) -> &Instrumentation {
+        &self.inner.inst
+    }
+
+    /// The target.
+    pub fn target(&self) -> &DbTarget {
+        &self.inner.target
+    }
+
+    /// The SQL dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    fn metrics(&self) -> Option<&DbClientMetrics> {
+        let inst = &self.inner.inst;
+        inst.config().metrics_enabled().then(|| {
+            self.inner
+                .metrics
+                .get_or_init(|| DbClientMetrics::new(inst.meter()))
+        })
+    }
+
+    fn statement(&self, query: &str) -> Arc<Statement> {
+        let config = self.inner.inst.config();
+        let (mode, max) = (config.query_text(), config.max_text_len());
+        self.inner.statements.get_or_insert_with(query, |q| {
+            let analysis = analyze_with_limit(q, self.inner.dialect, max);
+            let text = match mode {
+                QueryText::Sanitized => Some(analysis.text.into()),
+                QueryText::Raw => {
+                    let mut raw = q.to_owned();
+                    truncate_on_char_boundary(&mut raw, max);
+                    Some(raw.into())
+                }
+                QueryText::Off => None,
+            };
+            let summary: Option<StringValue> = analysis.summary.map(Into::into);
+            Statement {
+                name: summary
+                    .clone()
+                    .unwrap_or_else(|| self.inner.target.system.into()),
+                text,
+                summary,
+                batch_size: (analysis.statements >= 2)
+                    .then(|| i64::try_from(analysis.statements).unwrap_or(i64::MAX)),
+            }
+        })
+    }
+
+    /// Starts the operation of one SQL statement (or `;`-separated batch): span named by its summary,
+    /// sanitized text, `db.operation.batch.size` for batches.
+    pub fn sql(&self, query: &str) -> DbOperation {
+        self.sql_with(query, None, false)
+    }
+
+    /// [`sql`](Self::sql) with an explicit parent and the health-check mark.
+    pub fn sql_with(
+        &self,
+        query: &str,
+        parent: Option<&Context>,
+        health_check: bool,
+    ) -> DbOperation {
+        let stmt = self.statement(query);
+        let target = &self.inner.target;
+        let mut request = SpanRequest::client(stmt.name.as_str().to_owned());
+        if let Some(cx) = parent {
+            request = request.with_parent(cx);
+        }
+        let span = self.inner.inst.start(request, |attrs| {
+            target.push_common(attrs, None);
+            if let Some(text) = &stmt.text {
+                attrs.push(KeyValue::new(semconv::DB_QUERY_TEXT, text.clone()));
+            }
+            if let Some(summary) = &stmt.summary {
+                attrs.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
+            }
+            if let Some(size) = stmt.batch_size {
+                attrs.push(KeyValue::new(semconv::DB_OPERATION_BATCH_SIZE, size));
+            }
+            push_peer(target, attrs);
+            if health_check {
+                attrs.push(KeyValue::new(semconv::TRACEWIRE_HEALTH_CHECK, true));
+            }
+        });
+        DbOperation {
+            span,
+            timer: Timer::start(self.inner.inst.config().metrics_enabled()),
+            client: self.clone(),
+            summary: stmt.summary.clone(),
+            operation_name: None,
+            namespace: None,
+        }
+    }
+
+    /// Starts a non-SQL operation (a Redis command).
+    pub fn operation(&self, call: DbCall<'_>) -> DbOperation {
+        let target = &self.inner.target;
+        let config = self.inner.inst.config();
+        let mut request = SpanRequest::client(call.name);
+        if let Some(cx) = call.parent {
+            request = request.with_parent(cx);
+        }
+        let (operation_name, namespace) = (call.operation_name, call.namespace);
+        let (query_text, batch_size, stored_procedure, health_check) = (
+            call.query_text,
+            call.batch_size,
+            call.stored_procedure,
+            call.health_check,
+        );
+        let span = self.inner.inst.start(request, |attrs| {
+            target.push_common(attrs, namespace.as_ref());
+            if let Some(op) = &operation_name {
+                attrs.push(KeyValue::new(
+                    semconv::DB_OPERATION_NAME,
+                    StringValue::from(op.clone()),
+                ));
+            }
+            if let Some(text) = query_text.filter(|_| config.query_text() != QueryText::Off) {
+                let mut text = text();
+                truncate_on_char_boundary(&mut text, config.max_text_len());
+                attrs.push(KeyValue::new(semconv::DB_QUERY_TEXT, text));
+            }
+            if let Some(size) = batch_size.filter(|s| *s >= 2) {
+                attrs.push(KeyValue::new(
+                    semconv::DB_OPERATION_BATCH_SIZE,
+                    i64::try_from(size).unwrap_or(i64::MAX),
+                ));
+            }
+            if let Some(proc_name) = stored_procedure {
+                attrs.push(KeyValue::new(semconv::DB_STORED_PROCEDURE_NAME, proc_name));
+            }
+            push_peer(target, attrs);
+            if health_check {
+                attrs.push(KeyValue::new(semconv::TRACEWIRE_HEALTH_CHECK, true));
+            }
+        });
+        DbOperation {
+            span,
+            timer: Timer::start(config.metrics_enabled()),
+            client: self.clone(),
+            summary: None,
+            operation_name,
+            namespace,
+        }
+    }
+
+    /// Sanitizes a server error message in this client's dialect (quoted values and numbers masked) so
+    /// it can go into a span: MySQL's `Duplicate entry 'alice@example.com' for key 'email'` becomes
+    /// `Duplicate entry ? for key ?`.
+    pub fn sanitize_message(&self, message: &str) -> String {
+        analyze_with_limit(message, self.inner.dialect, 1024).text
+    }
+}
+
+fn push_peer(target: &DbTarget, attrs: &mut Vec<KeyValue>) {
+    if let Some((addr, port)) = &target.peer {
+        attrs.push(KeyValue::new(semconv::NETWORK_PEER_ADDRESS, addr.clone()));
+        attrs.push(KeyValue::new(semconv::NETWORK_PEER_PORT, i64::from(*port)));
+    }
+}
+
+/// One database operation in flight: its span and its duration measurement.
+///
+/// Ends once, through [`end_ok`](Self::end_ok), [`end_error`](Self::end_error) or drop (cancelled:
+/// the span ends without error and no duration is recorded, as the operation did not complete).
+#[derive(Debug)]
+pub struct DbOperation {
+    span: OperationSpan,
+    timer: Timer,
+    client: DbClient,
+    summary: Option<StringValue>,
+    operation_name: Option<Cow<'static, str>>,
+    namespace: Option<StringValue>,
+}
+
+impl DbOperation {
+    /// The span, to add adapter-specific attributes.
+    pub fn span_mut(&mut self) -> &mut OperationSpan {
+        &mut self.span
+    }
+
+    /// Whether the span records.
+    pub fn is_recording(&self) -> bool {
+        self.span.is_recording()
+    }
+
+    /// Ends the operation as a success.
+    pub fn end_ok(self) {
+        self.end_ok_with_rows(None);
+    }
+
+    /// Ends the operation as a success that returned `rows` rows: `db.response.returned_rows` and the
+    /// `db.client.response.returned_rows` histogram, when opted in.
+    pub fn end_ok_with_rows(mut self, rows: Option<u64>) {
+        let rows = rows.filter(|_| {
+            self.client
+                .inner
+                .inst
+                .config()
+                .is_opted_in(semconv::DB_RESPONSE_RETURNED_ROWS)
+        });
+        if let Some(rows) = rows {
+            self.span.set_attribute(KeyValue::new(
+                semconv::DB_RESPONSE_RETURNED_ROWS,
+                i64::try_from(rows).unwrap_or(i64::MAX),
+            ));
+        }
+        self.record_metrics(None, rows);
+        let DbOperation { span, .. } = self;
+        span.end_ok();
+    }
+
+    /// Ends the operation as a failure.
+    pub fn end_error(self, failure: &Failure<'_>) {
+        self.record_metrics(Some(failure), None);
+        let DbOperation { span, .. } = self;
+        span.end_error(failure);
+    }
+
+    fn record_metrics(&self, failure: Option<&Failure<'_>>, rows: Option<u64>) {
+        let (Some(metrics), Some(seconds)) = (self.client.metrics(), self.timer.elapsed_secs())
+        else {
+            return;
+        };
+        let mut attrs = Vec::with_capacity(8);
+        self.client
+            .inner
+            .target
+            .push_common(&mut attrs, self.namespace.as_ref());
+        if let Some(summary) = &self.summary {
+            attrs.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
+        }
+        if let Some(op) = &self.operation_name {
+            attrs.push(KeyValue::new(
+                semconv::DB_OPERATION_NAME,
+                StringValue::from(op.clone()),
+            ));
+        }
+        if let Some(f) = failure {
+            attrs.push(KeyValue::new(
+                semconv::ERROR_TYPE,
+                f.error_type().to_owned(),
+            ));
+            if let Some(code) = f.db_status_code() {
+                attrs.push(KeyValue::new(
+                    semconv::DB_RESPONSE_STATUS_CODE,
+                    code.to_owned(),
+                ));
+            }
+        }
+        metrics.operation_duration.record(seconds, &attrs);
+        if let Some(rows) = rows {
+            metrics.returned_rows.record(rows, &attrs);
+        }
+    }
+}
