@@ -131,18 +131,23 @@ impl Instrumentation {
             ..SpanBuilder::default()
         };
         let mut deferred = Some(attributes);
-        if let Some(hook) = &config.on_start {
-            let mut attrs = Vec::new();
+        // Attributes go into the builder (where samplers see them, and the SDK takes the Vec as is)
+        // when a hook needs them or the span will most likely record: a sampled parent under the
+        // usual parent-based sampling. Otherwise they are built only after the sampler said yes.
+        let eager = config.on_start.is_some() || parent.span().span_context().is_sampled();
+        if eager {
+            let mut attrs = Vec::with_capacity(8);
             if let Some(f) = deferred.take() {
                 f(&mut attrs);
             }
-            let kind = builder
-                .span_kind
-                .clone()
-                .unwrap_or(opentelemetry::trace::SpanKind::Internal);
-            let decision = hook(&mut StartingSpan::new(&mut name, &kind, &mut attrs));
-            if decision == Decision::Skip {
-                return OperationSpan::disabled(parent);
+            if let Some(hook) = &config.on_start {
+                let kind = builder
+                    .span_kind
+                    .clone()
+                    .unwrap_or(opentelemetry::trace::SpanKind::Internal);
+                if hook(&mut StartingSpan::new(&mut name, &kind, &mut attrs)) == Decision::Skip {
+                    return OperationSpan::disabled(parent);
+                }
             }
             if let Some(domain) = dup {
                 push_duplicated(&mut attrs, domain);

@@ -177,6 +177,37 @@ impl MetricPoint {
     }
 }
 
+/// A span exporter that drops everything: benchmarks pay for recording and batching, not for I/O.
+///
+/// ```
+/// use tracewire_shared::testing::bench_tracer_provider;
+///
+/// let sampled = bench_tracer_provider(true);
+/// let unsampled = bench_tracer_provider(false);
+/// # let _ = (sampled, unsampled);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoopExporter;
+
+impl opentelemetry_sdk::trace::SpanExporter for NoopExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// The tracer provider benchmarks compare against: a `BatchSpanProcessor` over [`NoopExporter`],
+/// sampling everything (`sampled`) or nothing.
+pub fn bench_tracer_provider(sampled: bool) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(if sampled {
+            Sampler::AlwaysOn
+        } else {
+            Sampler::AlwaysOff
+        })
+        .with_batch_exporter(NoopExporter)
+        .build()
+}
+
 /// The number types metric points come in.
 trait Number: Copy {
     fn to_f64(self) -> f64;

@@ -123,11 +123,13 @@ pub fn analyze_with_limit(query: &str, dialect: Dialect, max_len: usize) -> Anal
         out: String::with_capacity(query.len().min(max_len.saturating_add(8))),
         max_len,
         in_list: InList::Idle,
+        copy_from: 0,
         masking_rest: false,
         text_full: false,
         summary: Summarizer::default(),
     };
     lexer.run();
+    lexer.flush(query.len());
     let mut text = lexer.out;
     truncate_on_char_boundary(&mut text, max_len);
     let statements = lexer.summary.statements + usize::from(lexer.summary.statement_has_tokens);
@@ -156,6 +158,8 @@ struct Lexer<'q> {
     out: String,
     max_len: usize,
     in_list: InList,
+    /// Where the source not yet copied into `out` starts.
+    copy_from: usize,
     /// Inside user/role DDL after `PASSWORD` / `IDENTIFIED`: tokens are lexed but not written until `;`.
     masking_rest: bool,
     /// The text reached the cap: nothing more is written to it.
@@ -186,77 +190,95 @@ impl<'q> Lexer<'q> {
 
     fn run(&mut self) {
         while self.pos < self.bytes.len() {
-            if !self.text_full && self.out.len() > self.max_len {
+            // An open `IN (…)` list may run past the cap: it collapses to `IN (?)` when it closes.
+            if self.writing()
+                && self.out.len() + (self.pos - self.copy_from) > self.max_len
+                && !matches!(
+                    self.in_list,
+                    InList::Open {
+                        saw_value: true,
+                        ..
+                    }
+                )
+            {
                 // The text is complete; keep lexing for the summary alone, until it is complete too.
+                self.flush(self.pos);
                 truncate_on_char_boundary(&mut self.out, self.max_len);
                 self.text_full = true;
             }
             if self.text_full && self.summary.full {
                 return;
             }
-            let b = self.bytes[self.pos];
+            let start = self.pos;
+            let b = self.bytes[start];
             match b {
                 _ if is_space(b) => {
-                    let start = self.pos;
                     while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
                         self.pos += 1;
                     }
-                    self.emit_src(start, self.pos);
                 }
-                b'-' if self.peek(1) == b'-' => self.line_comment(),
-                b'#' if self.dialect.hash_comments() => self.line_comment(),
-                b'/' if self.peek(1) == b'*' => self.block_comment(),
+                b'-' if self.peek(1) == b'-' => self.line_comment(start),
+                b'#' if self.dialect.hash_comments() => self.line_comment(start),
+                b'/' if self.peek(1) == b'*' => self.block_comment(start),
                 b'\'' => {
                     self.pos += 1;
-                    self.quoted_literal(b'\'', self.dialect.backslash_escapes());
+                    self.quoted_literal(start, b'\'', self.dialect.backslash_escapes());
                 }
                 b'"' if self.dialect.double_quote_is_identifier() => self.quoted_identifier(b'"'),
                 b'"' => {
                     self.pos += 1;
-                    self.quoted_literal(b'"', self.dialect.backslash_escapes());
+                    self.quoted_literal(start, b'"', self.dialect.backslash_escapes());
                 }
                 b'`' => self.quoted_identifier(b'`'),
-                b'0'..=b'9' => self.number(),
-                b'.' if self.peek(1).is_ascii_digit() => self.number(),
+                b'0'..=b'9' => self.number(start),
+                b'.' if self.peek(1).is_ascii_digit() => self.number(start),
                 b'+' | b'-'
                     if self.peek(1).is_ascii_digit()
                         || (self.peek(1) == b'.' && self.peek(2).is_ascii_digit()) =>
                 {
                     self.pos += 1;
-                    self.number();
+                    self.number(start);
                 }
-                b'$' => self.dollar(),
+                b'$' => self.dollar(start),
                 b'?' => {
-                    let start = self.pos;
                     self.pos += 1;
                     while self.peek(0).is_ascii_digit() {
                         self.pos += 1;
                     }
                     // A bare `?` is a value for the IN collapse; `?1` is a numbered placeholder.
-                    self.placeholder(start, self.pos - start == 1);
+                    self.placeholder(self.pos - start == 1);
                 }
-                _ if is_ident_start(b) => self.word(),
+                _ if is_ident_start(b) => self.word(start),
                 _ => {
                     self.pos += 1;
-                    self.punct(b);
+                    self.punct(start, b);
                 }
             }
         }
     }
 
-    /// Writes `src[start..end]` verbatim (unless masking the rest of a statement).
-    fn emit_src(&mut self, start: usize, end: usize) {
-        if self.writing() {
+    /// Verbatim tokens are not copied one by one: the source from `copy_from` on is pending, and is
+    /// copied in one go when a token is replaced or removed (or at the end).
+    fn flush(&mut self, upto: usize) {
+        if self.writing() && upto > self.copy_from {
             // Token boundaries are always at ASCII bytes or the ends, so this slice is valid UTF-8.
-            self.out.push_str(&self.src[start..end]);
+            self.out.push_str(&self.src[self.copy_from..upto]);
         }
+        self.copy_from = upto;
     }
 
-    fn emit_literal(&mut self) {
-        self.summary.other();
+    /// Replaces the token `src[start..pos]` by `with`.
+    fn replace(&mut self, start: usize, with: &str) {
+        self.flush(start);
         if self.writing() {
-            self.out.push('?');
+            self.out.push_str(with);
         }
+        self.copy_from = self.pos;
+    }
+
+    fn literal(&mut self, start: usize) {
+        self.replace(start, "?");
+        self.summary.other();
         self.in_list = match self.in_list {
             InList::Open { out_pos, .. } => InList::Open {
                 out_pos,
@@ -266,8 +288,10 @@ impl<'q> Lexer<'q> {
         };
     }
 
-    /// A removed comment between two tokens leaves one space so the tokens cannot fuse (`-/**/-`).
-    fn after_comment(&mut self) {
+    /// Drops the comment `src[start..pos]`. Between two tokens it leaves one space so they cannot
+    /// fuse (`-/**/-` must not become `--`).
+    fn drop_comment(&mut self, start: usize) {
+        self.replace(start, "");
         let prev_is_token = self.out.as_bytes().last().is_some_and(|b| !is_space(*b));
         let next_is_token = self.pos < self.bytes.len() && !is_space(self.bytes[self.pos]);
         if prev_is_token && next_is_token && self.writing() {
@@ -275,13 +299,15 @@ impl<'q> Lexer<'q> {
         }
     }
 
-    fn line_comment(&mut self) {
-        while self.pos < self.bytes.len() && self.bytes[self.pos] != b'\n' {
-            self.pos += 1;
-        }
+    fn line_comment(&mut self, start: usize) {
+        self.pos = self.bytes[self.pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.bytes.len(), |i| self.pos + i);
+        self.drop_comment(start);
     }
 
-    fn block_comment(&mut self) {
+    fn block_comment(&mut self, start: usize) {
         self.pos += 2;
         let mut depth = 1usize;
         while self.pos < self.bytes.len() {
@@ -300,12 +326,12 @@ impl<'q> Lexer<'q> {
                 _ => self.pos += 1,
             }
         }
-        self.after_comment();
+        self.drop_comment(start);
     }
 
     /// Skips a literal whose opening quote has been consumed; doubled quotes (and backslashes where
     /// they escape) stay inside. Unterminated literals run to the end of the input.
-    fn quoted_literal(&mut self, quote: u8, backslash: bool) {
+    fn quoted_literal(&mut self, start: usize, quote: u8, backslash: bool) {
         while self.pos < self.bytes.len() {
             let b = self.bytes[self.pos];
             if backslash && b == b'\\' {
@@ -322,7 +348,7 @@ impl<'q> Lexer<'q> {
             }
         }
         self.pos = self.pos.min(self.bytes.len());
-        self.emit_literal();
+        self.literal(start);
     }
 
     fn quoted_identifier(&mut self, quote: u8) {
@@ -339,7 +365,6 @@ impl<'q> Lexer<'q> {
             }
             self.pos += 1;
         }
-        self.emit_src(start, self.pos);
         self.in_list = InList::Idle;
         let word = &self.src[start..self.pos];
         if !self.masking_rest {
@@ -349,7 +374,7 @@ impl<'q> Lexer<'q> {
 
     /// Integer, decimal, exponent, hex (`0x…`) and binary (`0b…`) literals, with any sign already
     /// consumed. Trailing identifier characters are swallowed too, so `1abc` never half-leaks.
-    fn number(&mut self) {
+    fn number(&mut self, start: usize) {
         let hex = self.peek(0) == b'0' && matches!(self.peek(1), b'x' | b'X');
         while self.pos < self.bytes.len() {
             let b = self.bytes[self.pos];
@@ -362,18 +387,17 @@ impl<'q> Lexer<'q> {
                 break;
             }
         }
-        self.emit_literal();
+        self.literal(start);
     }
 
     /// `$1` placeholders, PostgreSQL dollar-quoted strings, or a lone `$`.
-    fn dollar(&mut self) {
-        let start = self.pos;
+    fn dollar(&mut self, start: usize) {
         if self.peek(1).is_ascii_digit() {
             self.pos += 1;
             while self.peek(0).is_ascii_digit() {
                 self.pos += 1;
             }
-            self.placeholder(start, false);
+            self.placeholder(false);
             return;
         }
         if self.dialect.dollar_quotes() {
@@ -393,16 +417,15 @@ impl<'q> Lexer<'q> {
                 let body = end + 1;
                 self.pos = find(&self.bytes[body..], tag)
                     .map_or(self.bytes.len(), |i| body + i + tag.len());
-                self.emit_literal();
+                self.literal(start);
                 return;
             }
         }
         self.pos += 1;
-        self.punct(b'$');
+        self.punct(start, b'$');
     }
 
-    fn placeholder(&mut self, start: usize, counts_as_value: bool) {
-        self.emit_src(start, self.pos);
+    fn placeholder(&mut self, counts_as_value: bool) {
         self.summary.other();
         self.in_list = match self.in_list {
             InList::Open { out_pos, .. } if counts_as_value => InList::Open {
@@ -413,8 +436,7 @@ impl<'q> Lexer<'q> {
         };
     }
 
-    fn word(&mut self) {
-        let start = self.pos;
+    fn word(&mut self, start: usize) {
         while self.pos < self.bytes.len() && is_ident_continue(self.bytes[self.pos]) {
             self.pos += 1;
         }
@@ -426,27 +448,26 @@ impl<'q> Lexer<'q> {
             if next == b'\'' && matches!(c, b'E' | b'B' | b'X' | b'N') {
                 self.pos += 1;
                 let escapes = c == b'E' || self.dialect.backslash_escapes();
-                self.quoted_literal(b'\'', escapes);
+                self.quoted_literal(start, b'\'', escapes);
                 return;
             }
             if c == b'U' && next == b'&' && self.peek(1) == b'\'' {
                 self.pos += 2;
-                self.quoted_literal(b'\'', false);
+                self.quoted_literal(start, b'\'', false);
                 return;
             }
         }
-        self.emit_src(start, self.pos);
         if self.masking_rest {
             return;
         }
         let kw = keyword(word);
-        self.in_list = if kw == Some("IN") {
+        self.in_list = if kw == Some(Kw::IN) {
             InList::AfterIn
         } else {
             InList::Idle
         };
-        if matches!(kw, Some("PASSWORD" | "IDENTIFIED")) && self.summary.in_credential_ddl() {
-            self.mask_credentials(kw == Some("IDENTIFIED"));
+        if matches!(kw, Some(Kw::PASSWORD | Kw::IDENTIFIED)) && self.summary.in_credential_ddl() {
+            self.mask_credentials(kw == Some(Kw::IDENTIFIED));
             return;
         }
         self.summary.word(word, kw);
@@ -469,10 +490,10 @@ impl<'q> Lexer<'q> {
                     .copied()
                     .is_some_and(is_ident_continue)
             {
-                self.emit_src(self.pos, by_end);
                 self.pos = by_end;
             }
         }
+        self.flush(self.pos);
         if self.writing() {
             self.out.push_str(" ?");
         }
@@ -480,24 +501,27 @@ impl<'q> Lexer<'q> {
         self.summary.other();
     }
 
-    fn punct(&mut self, b: u8) {
-        if b == b';' {
+    fn punct(&mut self, start: usize, b: u8) {
+        if b == b';' && self.masking_rest {
             self.masking_rest = false;
-        }
-        if self.writing() {
-            // `b` is ASCII (non-ASCII bytes are identifier characters), so it is one char.
-            self.out.push(char::from(b));
+            self.copy_from = start;
         }
         self.in_list = match (b, self.in_list) {
-            (b'(', InList::AfterIn) => InList::Open {
-                out_pos: self.out.len(),
-                saw_value: false,
-            },
+            (b'(', InList::AfterIn) => {
+                self.flush(self.pos);
+                InList::Open {
+                    out_pos: self.out.len(),
+                    saw_value: false,
+                }
+            }
             (b',', state @ InList::Open { .. }) => state,
             (b')', InList::Open { out_pos, saw_value }) => {
-                if saw_value && self.writing() && out_pos <= self.out.len() {
-                    self.out.truncate(out_pos);
-                    self.out.push_str("?)");
+                if saw_value && self.writing() {
+                    self.flush(start);
+                    if out_pos <= self.out.len() {
+                        self.out.truncate(out_pos);
+                        self.out.push('?');
+                    }
                 }
                 InList::Idle
             }
@@ -541,271 +565,326 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
-/// The canonical upper-case form of the keywords the summary and the sanitizer care about.
-fn keyword(word: &str) -> Option<&'static str> {
-    const MAX: usize = 14;
+/// Declares [`Kw`] and the [`KEYWORDS`] table from one list, so the two cannot drift apart.
+macro_rules! keywords {
+    ($($name:ident),* $(,)?) => {
+        /// A keyword the summary and the sanitizer care about. Matching on it is a discriminant test,
+        /// not a string comparison.
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        enum Kw { $($name),* }
+
+        /// Each keyword's canonical upper-case spelling, indexed by `Kw as usize`.
+        const KEYWORDS: &[&str] = &[$(stringify!($name)),*];
+        const KW_ALL: &[Kw] = &[$(Kw::$name),*];
+    };
+}
+
+keywords!(
+    SELECT,
+    INSERT,
+    UPDATE,
+    DELETE,
+    MERGE,
+    REPLACE,
+    UPSERT,
+    CREATE,
+    ALTER,
+    DROP,
+    TRUNCATE,
+    CALL,
+    EXEC,
+    EXECUTE,
+    WITH,
+    BEGIN,
+    START,
+    COMMIT,
+    ROLLBACK,
+    SAVEPOINT,
+    RELEASE,
+    SET,
+    SHOW,
+    EXPLAIN,
+    DESCRIBE,
+    GRANT,
+    REVOKE,
+    USE,
+    VACUUM,
+    ANALYZE,
+    PRAGMA,
+    COPY,
+    LOCK,
+    PREPARE,
+    DEALLOCATE,
+    LISTEN,
+    NOTIFY,
+    REFRESH,
+    REINDEX,
+    ATTACH,
+    DETACH,
+    FROM,
+    JOIN,
+    INTO,
+    IN,
+    AS,
+    ON,
+    USING,
+    WHERE,
+    GROUP,
+    ORDER,
+    HAVING,
+    LIMIT,
+    OFFSET,
+    FETCH,
+    FOR,
+    WINDOW,
+    VALUES,
+    RETURNING,
+    UNION,
+    INTERSECT,
+    EXCEPT,
+    MINUS,
+    ALL,
+    DISTINCT,
+    INNER,
+    LEFT,
+    RIGHT,
+    FULL,
+    OUTER,
+    CROSS,
+    NATURAL,
+    STRAIGHT_JOIN,
+    PARTITION,
+    DEFAULT,
+    ONLY,
+    LATERAL,
+    IGNORE,
+    LOW_PRIORITY,
+    HIGH_PRIORITY,
+    DELAYED,
+    QUICK,
+    OR,
+    ABORT,
+    FAIL,
+    TABLE,
+    INDEX,
+    VIEW,
+    SEQUENCE,
+    SCHEMA,
+    DATABASE,
+    FUNCTION,
+    PROCEDURE,
+    TRIGGER,
+    TYPE,
+    EXTENSION,
+    USER,
+    ROLE,
+    LOGIN,
+    DOMAIN,
+    EVENT,
+    POLICY,
+    TABLESPACE,
+    COLLATION,
+    AGGREGATE,
+    SERVER,
+    PUBLICATION,
+    SUBSCRIPTION,
+    TEMP,
+    TEMPORARY,
+    UNIQUE,
+    MATERIALIZED,
+    UNLOGGED,
+    GLOBAL,
+    LOCAL,
+    VIRTUAL,
+    EXTERNAL,
+    RECURSIVE,
+    IF,
+    NOT,
+    EXISTS,
+    CONCURRENTLY,
+    PASSWORD,
+    IDENTIFIED,
+);
+
+const KEYWORD_SLOTS: usize = 512;
+const MAX_KEYWORD_LEN: usize = 14;
+
+/// FNV-1a over the ASCII-uppercased bytes: case-insensitive, usable in `const` context.
+const fn keyword_hash(bytes: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i].to_ascii_uppercase() as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h as usize
+}
+
+/// An open-addressing table of indexes into [`KEYWORDS`] (plus one; zero is empty), built at compile
+/// time so each identifier costs one hash and usually one comparison.
+const KEYWORD_TABLE: [u16; KEYWORD_SLOTS] = {
+    let mut table = [0u16; KEYWORD_SLOTS];
+    let mut k = 0;
+    while k < KEYWORDS.len() {
+        let bytes = KEYWORDS[k].as_bytes();
+        assert!(bytes.len() <= MAX_KEYWORD_LEN);
+        let mut slot = keyword_hash(bytes) % KEYWORD_SLOTS;
+        while table[slot] != 0 {
+            slot = (slot + 1) % KEYWORD_SLOTS;
+        }
+        table[slot] = (k + 1) as u16;
+        k += 1;
+    }
+    table
+};
+
+/// `word` as a keyword, if it is one (case-insensitively).
+fn keyword(word: &str) -> Option<Kw> {
     let bytes = word.as_bytes();
-    if bytes.len() < 2 || bytes.len() > MAX {
+    if bytes.len() < 2 || bytes.len() > MAX_KEYWORD_LEN {
         return None;
     }
-    let mut buf = [0u8; MAX];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = src.to_ascii_uppercase();
+    let mut slot = keyword_hash(bytes) % KEYWORD_SLOTS;
+    loop {
+        let entry = KEYWORD_TABLE[slot];
+        if entry == 0 {
+            return None;
+        }
+        let index = usize::from(entry - 1);
+        let name = KEYWORDS[index];
+        if name.len() == bytes.len() && name.as_bytes().eq_ignore_ascii_case(bytes) {
+            return Some(KW_ALL[index]);
+        }
+        slot = (slot + 1) % KEYWORD_SLOTS;
     }
-    Some(match &buf[..bytes.len()] {
-        // Operations.
-        b"SELECT" => "SELECT",
-        b"INSERT" => "INSERT",
-        b"UPDATE" => "UPDATE",
-        b"DELETE" => "DELETE",
-        b"MERGE" => "MERGE",
-        b"REPLACE" => "REPLACE",
-        b"UPSERT" => "UPSERT",
-        b"CREATE" => "CREATE",
-        b"ALTER" => "ALTER",
-        b"DROP" => "DROP",
-        b"TRUNCATE" => "TRUNCATE",
-        b"CALL" => "CALL",
-        b"EXEC" => "EXEC",
-        b"EXECUTE" => "EXECUTE",
-        b"WITH" => "WITH",
-        b"BEGIN" => "BEGIN",
-        b"START" => "START",
-        b"COMMIT" => "COMMIT",
-        b"ROLLBACK" => "ROLLBACK",
-        b"SAVEPOINT" => "SAVEPOINT",
-        b"RELEASE" => "RELEASE",
-        b"SET" => "SET",
-        b"SHOW" => "SHOW",
-        b"EXPLAIN" => "EXPLAIN",
-        b"DESCRIBE" => "DESCRIBE",
-        b"GRANT" => "GRANT",
-        b"REVOKE" => "REVOKE",
-        b"USE" => "USE",
-        b"VACUUM" => "VACUUM",
-        b"ANALYZE" => "ANALYZE",
-        b"PRAGMA" => "PRAGMA",
-        b"COPY" => "COPY",
-        b"LOCK" => "LOCK",
-        b"PREPARE" => "PREPARE",
-        b"DEALLOCATE" => "DEALLOCATE",
-        b"LISTEN" => "LISTEN",
-        b"NOTIFY" => "NOTIFY",
-        b"REFRESH" => "REFRESH",
-        b"REINDEX" => "REINDEX",
-        b"ATTACH" => "ATTACH",
-        b"DETACH" => "DETACH",
-        // Clauses.
-        b"FROM" => "FROM",
-        b"JOIN" => "JOIN",
-        b"INTO" => "INTO",
-        b"IN" => "IN",
-        b"AS" => "AS",
-        b"ON" => "ON",
-        b"USING" => "USING",
-        b"WHERE" => "WHERE",
-        b"GROUP" => "GROUP",
-        b"ORDER" => "ORDER",
-        b"HAVING" => "HAVING",
-        b"LIMIT" => "LIMIT",
-        b"OFFSET" => "OFFSET",
-        b"FETCH" => "FETCH",
-        b"FOR" => "FOR",
-        b"WINDOW" => "WINDOW",
-        b"VALUES" => "VALUES",
-        b"RETURNING" => "RETURNING",
-        b"UNION" => "UNION",
-        b"INTERSECT" => "INTERSECT",
-        b"EXCEPT" => "EXCEPT",
-        b"MINUS" => "MINUS",
-        b"ALL" => "ALL",
-        b"DISTINCT" => "DISTINCT",
-        b"INNER" => "INNER",
-        b"LEFT" => "LEFT",
-        b"RIGHT" => "RIGHT",
-        b"FULL" => "FULL",
-        b"OUTER" => "OUTER",
-        b"CROSS" => "CROSS",
-        b"NATURAL" => "NATURAL",
-        b"STRAIGHT_JOIN" => "STRAIGHT_JOIN",
-        b"PARTITION" => "PARTITION",
-        b"DEFAULT" => "DEFAULT",
-        // Target modifiers that are not table names.
-        b"ONLY" => "ONLY",
-        b"LATERAL" => "LATERAL",
-        b"IGNORE" => "IGNORE",
-        b"LOW_PRIORITY" => "LOW_PRIORITY",
-        b"HIGH_PRIORITY" => "HIGH_PRIORITY",
-        b"DELAYED" => "DELAYED",
-        b"QUICK" => "QUICK",
-        b"OR" => "OR",
-        b"ABORT" => "ABORT",
-        b"FAIL" => "FAIL",
-        b"TABLE" => "TABLE",
-        // DDL object kinds and modifiers.
-        b"INDEX" => "INDEX",
-        b"VIEW" => "VIEW",
-        b"SEQUENCE" => "SEQUENCE",
-        b"SCHEMA" => "SCHEMA",
-        b"DATABASE" => "DATABASE",
-        b"FUNCTION" => "FUNCTION",
-        b"PROCEDURE" => "PROCEDURE",
-        b"TRIGGER" => "TRIGGER",
-        b"TYPE" => "TYPE",
-        b"EXTENSION" => "EXTENSION",
-        b"USER" => "USER",
-        b"ROLE" => "ROLE",
-        b"LOGIN" => "LOGIN",
-        b"DOMAIN" => "DOMAIN",
-        b"EVENT" => "EVENT",
-        b"POLICY" => "POLICY",
-        b"TABLESPACE" => "TABLESPACE",
-        b"COLLATION" => "COLLATION",
-        b"AGGREGATE" => "AGGREGATE",
-        b"SERVER" => "SERVER",
-        b"PUBLICATION" => "PUBLICATION",
-        b"SUBSCRIPTION" => "SUBSCRIPTION",
-        b"TEMP" => "TEMP",
-        b"TEMPORARY" => "TEMPORARY",
-        b"UNIQUE" => "UNIQUE",
-        b"MATERIALIZED" => "MATERIALIZED",
-        b"UNLOGGED" => "UNLOGGED",
-        b"GLOBAL" => "GLOBAL",
-        b"LOCAL" => "LOCAL",
-        b"VIRTUAL" => "VIRTUAL",
-        b"EXTERNAL" => "EXTERNAL",
-        b"RECURSIVE" => "RECURSIVE",
-        b"IF" => "IF",
-        b"NOT" => "NOT",
-        b"EXISTS" => "EXISTS",
-        b"CONCURRENTLY" => "CONCURRENTLY",
-        // Credentials.
-        b"PASSWORD" => "PASSWORD",
-        b"IDENTIFIED" => "IDENTIFIED",
-        _ => return None,
-    })
 }
 
 /// Statement-level operations that open a summary when they start a statement.
-fn is_statement_operation(kw: &str) -> bool {
+fn is_statement_operation(kw: Kw) -> bool {
     matches!(
         kw,
-        "SELECT"
-            | "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "MERGE"
-            | "REPLACE"
-            | "UPSERT"
-            | "CREATE"
-            | "ALTER"
-            | "DROP"
-            | "TRUNCATE"
-            | "CALL"
-            | "EXEC"
-            | "EXECUTE"
-            | "BEGIN"
-            | "START"
-            | "COMMIT"
-            | "ROLLBACK"
-            | "SAVEPOINT"
-            | "RELEASE"
-            | "SET"
-            | "SHOW"
-            | "EXPLAIN"
-            | "DESCRIBE"
-            | "GRANT"
-            | "REVOKE"
-            | "USE"
-            | "VACUUM"
-            | "ANALYZE"
-            | "PRAGMA"
-            | "COPY"
-            | "LOCK"
-            | "PREPARE"
-            | "DEALLOCATE"
-            | "LISTEN"
-            | "NOTIFY"
-            | "REFRESH"
-            | "REINDEX"
-            | "ATTACH"
-            | "DETACH"
+        Kw::SELECT
+            | Kw::INSERT
+            | Kw::UPDATE
+            | Kw::DELETE
+            | Kw::MERGE
+            | Kw::REPLACE
+            | Kw::UPSERT
+            | Kw::CREATE
+            | Kw::ALTER
+            | Kw::DROP
+            | Kw::TRUNCATE
+            | Kw::CALL
+            | Kw::EXEC
+            | Kw::EXECUTE
+            | Kw::BEGIN
+            | Kw::START
+            | Kw::COMMIT
+            | Kw::ROLLBACK
+            | Kw::SAVEPOINT
+            | Kw::RELEASE
+            | Kw::SET
+            | Kw::SHOW
+            | Kw::EXPLAIN
+            | Kw::DESCRIBE
+            | Kw::GRANT
+            | Kw::REVOKE
+            | Kw::USE
+            | Kw::VACUUM
+            | Kw::ANALYZE
+            | Kw::PRAGMA
+            | Kw::COPY
+            | Kw::LOCK
+            | Kw::PREPARE
+            | Kw::DEALLOCATE
+            | Kw::LISTEN
+            | Kw::NOTIFY
+            | Kw::REFRESH
+            | Kw::REINDEX
+            | Kw::ATTACH
+            | Kw::DETACH
     )
 }
 
 /// Operations recognised inside parentheses (subqueries, data-modifying CTEs).
-fn is_nested_operation(kw: &str) -> bool {
-    matches!(kw, "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE")
-}
-
-fn is_ddl_kind(kw: &str) -> bool {
+fn is_nested_operation(kw: Kw) -> bool {
     matches!(
         kw,
-        "TABLE"
-            | "INDEX"
-            | "VIEW"
-            | "SEQUENCE"
-            | "SCHEMA"
-            | "DATABASE"
-            | "FUNCTION"
-            | "PROCEDURE"
-            | "TRIGGER"
-            | "TYPE"
-            | "EXTENSION"
-            | "USER"
-            | "ROLE"
-            | "LOGIN"
-            | "DOMAIN"
-            | "EVENT"
-            | "POLICY"
-            | "TABLESPACE"
-            | "COLLATION"
-            | "AGGREGATE"
-            | "SERVER"
-            | "PUBLICATION"
-            | "SUBSCRIPTION"
+        Kw::SELECT | Kw::INSERT | Kw::UPDATE | Kw::DELETE | Kw::MERGE
     )
 }
 
-fn is_ddl_modifier(kw: &str) -> bool {
+fn is_ddl_kind(kw: Kw) -> bool {
     matches!(
         kw,
-        "OR" | "REPLACE"
-            | "TEMP"
-            | "TEMPORARY"
-            | "UNIQUE"
-            | "MATERIALIZED"
-            | "UNLOGGED"
-            | "GLOBAL"
-            | "LOCAL"
-            | "VIRTUAL"
-            | "EXTERNAL"
-            | "RECURSIVE"
-            | "IF"
-            | "NOT"
-            | "EXISTS"
-            | "CONCURRENTLY"
-            | "ONLY"
+        Kw::TABLE
+            | Kw::INDEX
+            | Kw::VIEW
+            | Kw::SEQUENCE
+            | Kw::SCHEMA
+            | Kw::DATABASE
+            | Kw::FUNCTION
+            | Kw::PROCEDURE
+            | Kw::TRIGGER
+            | Kw::TYPE
+            | Kw::EXTENSION
+            | Kw::USER
+            | Kw::ROLE
+            | Kw::LOGIN
+            | Kw::DOMAIN
+            | Kw::EVENT
+            | Kw::POLICY
+            | Kw::TABLESPACE
+            | Kw::COLLATION
+            | Kw::AGGREGATE
+            | Kw::SERVER
+            | Kw::PUBLICATION
+            | Kw::SUBSCRIPTION
+    )
+}
+
+fn is_ddl_modifier(kw: Kw) -> bool {
+    matches!(
+        kw,
+        Kw::OR
+            | Kw::REPLACE
+            | Kw::TEMP
+            | Kw::TEMPORARY
+            | Kw::UNIQUE
+            | Kw::MATERIALIZED
+            | Kw::UNLOGGED
+            | Kw::GLOBAL
+            | Kw::LOCAL
+            | Kw::VIRTUAL
+            | Kw::EXTERNAL
+            | Kw::RECURSIVE
+            | Kw::IF
+            | Kw::NOT
+            | Kw::EXISTS
+            | Kw::CONCURRENTLY
+            | Kw::ONLY
     )
 }
 
 /// Words that may sit between an operation's keyword and its target without being the target.
-fn is_target_modifier(kw: &str) -> bool {
+fn is_target_modifier(kw: Kw) -> bool {
     matches!(
         kw,
-        "ONLY"
-            | "LATERAL"
-            | "IGNORE"
-            | "LOW_PRIORITY"
-            | "HIGH_PRIORITY"
-            | "DELAYED"
-            | "QUICK"
-            | "OR"
-            | "ABORT"
-            | "FAIL"
-            | "REPLACE"
-            | "ROLLBACK"
-            | "INTO"
+        Kw::ONLY
+            | Kw::LATERAL
+            | Kw::IGNORE
+            | Kw::LOW_PRIORITY
+            | Kw::HIGH_PRIORITY
+            | Kw::DELAYED
+            | Kw::QUICK
+            | Kw::OR
+            | Kw::ABORT
+            | Kw::FAIL
+            | Kw::REPLACE
+            | Kw::ROLLBACK
+            | Kw::INTO
     )
 }
 
@@ -828,7 +907,7 @@ enum Expect {
 struct Frame {
     stmt_start: bool,
     /// The innermost operation seen at this level (decides what FROM / INTO mean here).
-    op: Option<&'static str>,
+    op: Option<Kw>,
     expect: Expect,
     /// Inside a FROM list, where a comma introduces another table.
     from_list: bool,
@@ -846,8 +925,8 @@ struct Summarizer {
     target_open: bool,
     pending_dot: bool,
     /// The first operation of the current top-level statement and the DDL kind that followed it.
-    stmt_op: Option<&'static str>,
-    stmt_kind: Option<&'static str>,
+    stmt_op: Option<Kw>,
+    stmt_kind: Option<Kw>,
     statements: usize,
     statement_has_tokens: bool,
     started: bool,
@@ -888,13 +967,15 @@ impl Summarizer {
 
     fn in_credential_ddl(&self) -> bool {
         match self.stmt_op {
-            Some("CREATE" | "ALTER") => matches!(self.stmt_kind, Some("USER" | "ROLE" | "LOGIN")),
-            Some("SET" | "GRANT") => true,
+            Some(Kw::CREATE | Kw::ALTER) => {
+                matches!(self.stmt_kind, Some(Kw::USER | Kw::ROLE | Kw::LOGIN))
+            }
+            Some(Kw::SET | Kw::GRANT) => true,
             _ => false,
         }
     }
 
-    fn word(&mut self, word: &str, kw: Option<&'static str>) {
+    fn word(&mut self, word: &str, kw: Option<Kw>) {
         self.touch();
         if self.pending_dot && self.target_open {
             self.pending_dot = false;
@@ -922,7 +1003,7 @@ impl Summarizer {
                 }
                 // `TRUNCATE t` names its table directly.
                 self.frame.expect = Expect::Nothing;
-                if frame.op == Some("TRUNCATE") {
+                if frame.op == Some(Kw::TRUNCATE) {
                     self.add_target(word);
                     return;
                 }
@@ -939,7 +1020,8 @@ impl Summarizer {
                 if kw.is_some_and(is_target_modifier) {
                     return;
                 }
-                if kw.is_none_or(|k| !is_statement_operation(k) && k != "WITH" && k != "VALUES") {
+                if kw.is_none_or(|k| !is_statement_operation(k) && k != Kw::WITH && k != Kw::VALUES)
+                {
                     self.add_target(word);
                     self.frame.expect = Expect::Alias;
                     return;
@@ -947,7 +1029,7 @@ impl Summarizer {
                 self.frame.expect = Expect::Nothing;
             }
             Expect::Alias => {
-                if kw == Some("AS") {
+                if kw == Some(Kw::AS) {
                     return;
                 }
                 self.frame.expect = Expect::Nothing;
@@ -965,7 +1047,7 @@ impl Summarizer {
         self.target_open = true;
     }
 
-    fn keyword_or_name(&mut self, word: &str, kw: Option<&'static str>) {
+    fn keyword_or_name(&mut self, word: &str, kw: Option<Kw>) {
         let Some(kw) = kw else {
             self.frame.stmt_start = false;
             return;
@@ -977,7 +1059,7 @@ impl Summarizer {
         } else {
             // SELECT is reserved everywhere (INSERT … SELECT, CREATE TABLE … AS SELECT); the other
             // operations only count where a statement or subquery begins.
-            kw == "SELECT" || (start && is_nested_operation(kw))
+            kw == Kw::SELECT || (start && is_nested_operation(kw))
         };
         if is_op {
             self.push_part(word, false);
@@ -988,40 +1070,47 @@ impl Summarizer {
                 self.stmt_op = Some(kw);
             }
             self.frame.expect = match kw {
-                "UPDATE" | "CALL" | "EXEC" | "EXECUTE" => Expect::Target,
-                "CREATE" | "ALTER" | "DROP" | "TRUNCATE" => Expect::DdlKind,
+                Kw::UPDATE | Kw::CALL | Kw::EXEC | Kw::EXECUTE => Expect::Target,
+                Kw::CREATE | Kw::ALTER | Kw::DROP | Kw::TRUNCATE => Expect::DdlKind,
                 _ => Expect::Nothing,
             };
             return;
         }
         match kw {
-            "WITH" if start => {
+            Kw::WITH if start => {
                 self.frame.with = true;
             }
-            "RECURSIVE" if self.frame.with => {}
-            "UNION" | "INTERSECT" | "EXCEPT" | "MINUS" => {
+            Kw::RECURSIVE if self.frame.with => {}
+            Kw::UNION | Kw::INTERSECT | Kw::EXCEPT | Kw::MINUS => {
                 self.frame.stmt_start = true;
                 self.frame.from_list = false;
             }
-            "ALL" | "DISTINCT" if start => {}
-            "FROM" if matches!(self.frame.op, Some("SELECT" | "DELETE" | "UPDATE")) => {
+            Kw::ALL | Kw::DISTINCT if start => {}
+            Kw::FROM if matches!(self.frame.op, Some(Kw::SELECT | Kw::DELETE | Kw::UPDATE)) => {
                 self.frame.expect = Expect::Target;
                 self.frame.from_list = true;
                 self.frame.stmt_start = false;
             }
-            "JOIN" | "STRAIGHT_JOIN" if self.frame.op.is_some() => {
+            Kw::JOIN | Kw::STRAIGHT_JOIN if self.frame.op.is_some() => {
                 self.frame.expect = Expect::Target;
                 self.frame.from_list = false;
             }
-            "INTO"
+            Kw::INTO
                 if matches!(
                     self.frame.op,
-                    Some("INSERT" | "REPLACE" | "UPSERT" | "MERGE")
+                    Some(Kw::INSERT | Kw::REPLACE | Kw::UPSERT | Kw::MERGE)
                 ) =>
             {
                 self.frame.expect = Expect::Target;
             }
-            "INNER" | "LEFT" | "RIGHT" | "FULL" | "OUTER" | "CROSS" | "NATURAL" | "LATERAL" => {}
+            Kw::INNER
+            | Kw::LEFT
+            | Kw::RIGHT
+            | Kw::FULL
+            | Kw::OUTER
+            | Kw::CROSS
+            | Kw::NATURAL
+            | Kw::LATERAL => {}
             _ => {
                 self.frame.stmt_start = false;
                 self.frame.from_list = false;
