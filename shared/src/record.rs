@@ -392,6 +392,17 @@ impl OperationSpan {
         }
     }
 
+    /// Links the span to `span_context` after it started, for links learned only from the response
+    /// (a message pulled with `basic.get` names its creation context). No-op when not recording or when
+    /// the context is invalid.
+    pub fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording())
+            && span_context.is_valid()
+        {
+            span.add_link(span_context, attributes);
+        }
+    }
+
     /// Adds an event. No-op when not recording.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {

@@ -232,6 +232,30 @@ fn links_are_recorded_and_invalid_ones_dropped() {
 }
 
 #[test]
+fn links_can_be_added_after_start() {
+    let t = Telemetry::new();
+    let i = inst(&t, t.config(), Domain::Messaging);
+    let remote = SpanContext::new(
+        TraceId::from(7u128),
+        SpanId::from(8u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let mut span = i.start(SpanRequest::client("receive q"), |_| {});
+    span.add_link(remote.clone(), vec![KeyValue::new("k", "v")]);
+    span.add_link(SpanContext::empty_context(), vec![]);
+    span.end_ok();
+    let links: Vec<_> = t
+        .span("receive q")
+        .links
+        .iter()
+        .map(|l| l.span_context.span_id())
+        .collect();
+    assert_eq!(links, vec![remote.span_id()]);
+}
+
+#[test]
 fn require_parent_skips_root_operations() {
     let t = Telemetry::new();
     let i = inst(&t, t.config().with_require_parent(true), Domain::Database);

@@ -1,0 +1,66 @@
+//! `messaging.destination.name` per the RabbitMQ semantic conventions.
+
+use tracewire_shared::semconv::messaging::AMQ_DEFAULT;
+
+/// The producer-side destination: `{exchange}:{routing_key}`, an empty part left out, and
+/// `amq.default` when both are empty (the default exchange with no routing key).
+///
+/// ```
+/// use tracewire_lapin::destination::producer;
+///
+/// assert_eq!(producer("orders", "created"), "orders:created");
+/// assert_eq!(producer("", "jobs"), "jobs");
+/// assert_eq!(producer("fanout", ""), "fanout");
+/// assert_eq!(producer("", ""), "amq.default");
+/// ```
+pub fn producer(exchange: &str, routing_key: &str) -> String {
+    match (exchange.is_empty(), routing_key.is_empty()) {
+        (true, true) => AMQ_DEFAULT.to_owned(),
+        (false, true) => exchange.to_owned(),
+        (true, false) => routing_key.to_owned(),
+        (false, false) => format!("{exchange}:{routing_key}"),
+    }
+}
+
+/// The consumer-side destination: `{exchange}:{routing_key}:{queue}`, empty parts left out, the
+/// queue left out when it equals the routing key, and `amq.default` when nothing is left.
+///
+/// ```
+/// use tracewire_lapin::destination::consumer;
+///
+/// assert_eq!(consumer("orders", "created", "billing"), "orders:created:billing");
+/// assert_eq!(consumer("", "jobs", "jobs"), "jobs");
+/// assert_eq!(consumer("fanout", "", "audit"), "fanout:audit");
+/// assert_eq!(consumer("", "", ""), "amq.default");
+/// ```
+pub fn consumer(exchange: &str, routing_key: &str, queue: &str) -> String {
+    let queue = if queue == routing_key { "" } else { queue };
+    let mut name = String::with_capacity(exchange.len() + routing_key.len() + queue.len() + 2);
+    for part in [exchange, routing_key, queue] {
+        if part.is_empty() {
+            continue;
+        }
+        if !name.is_empty() {
+            name.push(':');
+        }
+        name.push_str(part);
+    }
+    if name.is_empty() {
+        name.push_str(AMQ_DEFAULT);
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_rules() {
+        assert_eq!(consumer("ex", "rk", "q"), "ex:rk:q");
+        assert_eq!(consumer("ex", "rk", "rk"), "ex:rk");
+        assert_eq!(consumer("", "rk", "q"), "rk:q");
+        assert_eq!(consumer("", "", "q"), "q");
+        assert_eq!(consumer("ex", "", ""), "ex");
+    }
+}
