@@ -116,10 +116,18 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        // The W3C names are static (no allocation), and the propagator's String becomes the header
+        // value without a copy: this runs on every outgoing request.
+        let name = match key {
+            "traceparent" => HeaderName::from_static("traceparent"),
+            "tracestate" => HeaderName::from_static("tracestate"),
+            "baggage" => HeaderName::from_static("baggage"),
+            other => match HeaderName::from_bytes(other.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
+        };
+        if let Ok(value) = HeaderValue::try_from(value) {
             self.0.insert(name, value);
         }
     }
@@ -215,6 +223,20 @@ mod tests {
             HeaderValue::from_bytes(b"00-\xff\xfe").unwrap(),
         );
         assert!(!p.extract_headers(&headers).has_active_span());
+    }
+
+    #[test]
+    fn injector_drops_what_http_does_not_allow() {
+        let mut headers = HeaderMap::new();
+        let mut inj = HeaderInjector(&mut headers);
+        inj.set("traceparent", "00-abc".to_owned());
+        inj.set("X-Custom", "v".to_owned());
+        inj.set("bad name", "v".to_owned());
+        inj.set("x-bad-value", "a\r\nb".to_owned());
+        inj.set("traceparent", "00-def".to_owned());
+        assert_eq!(headers["traceparent"], "00-def");
+        assert_eq!(headers["x-custom"], "v");
+        assert_eq!(headers.len(), 2);
     }
 
     #[test]

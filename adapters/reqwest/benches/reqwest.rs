@@ -1,0 +1,183 @@
+//! Overhead of the instrumentation on a loopback GET, and of the middleware alone.
+//!
+//! `cargo bench -p tracewire-reqwest --all-features --bench reqwest -- --warm-up-time 1 --measurement-time 3`
+//!
+//! - `loopback_get`: a real GET against an axum server on 127.0.0.1 — bare `reqwest::Client`,
+//!   `ClientWithMiddleware` with no middleware, with [`OtelMiddleware`] sampled, and unsampled.
+//! - `in_memory`: the same middleware chains ending in a middleware that answers without a network,
+//!   so the instrumentation's own cost is not hidden in the round trip's noise; `passthrough_middleware`
+//!   is the cost of any extra middleware layer (a boxed future), instrumentation aside.
+//!
+//! Sampled = `BatchSpanProcessor` over an exporter that drops everything; unsampled =
+//! `Sampler::AlwaysOff`. The meter provider is the default global no-op one.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Extensions;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use reqwest::{Request, Response};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use tracewire_reqwest::OtelMiddleware;
+use tracewire_shared::Config;
+
+#[derive(Debug)]
+struct DropExporter;
+
+impl SpanExporter for DropExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn otel(sampled: bool) -> OtelMiddleware {
+    OtelMiddleware::new(config(sampled))
+}
+
+fn config(sampled: bool) -> Config {
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(if sampled {
+            Sampler::AlwaysOn
+        } else {
+            Sampler::AlwaysOff
+        })
+        .with_batch_exporter(DropExporter)
+        .build();
+    Config::new()
+        .with_tracer_provider(provider)
+        .with_propagator(TraceContextPropagator::new())
+}
+
+/// Answers every request itself: the end of the chain without a network.
+struct Answer;
+
+#[async_trait::async_trait]
+impl Middleware for Answer {
+    async fn handle(
+        &self,
+        _: Request,
+        _: &mut Extensions,
+        _: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        Ok(Response::from(http::Response::new("ok")))
+    }
+}
+
+/// Forwards every request: what any middleware layer costs, instrumentation aside.
+struct PassThrough;
+
+#[async_trait::async_trait]
+impl Middleware for PassThrough {
+    async fn handle(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        next.run(req, extensions).await
+    }
+}
+
+fn start_server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}/", rx.recv().unwrap())
+}
+
+fn loopback_get(c: &mut Criterion) {
+    let url = start_server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bare = reqwest::Client::new();
+    let plain_mw: ClientWithMiddleware = ClientBuilder::new(bare.clone()).build();
+    let sampled = ClientBuilder::new(bare.clone()).with(otel(true)).build();
+    let unsampled = ClientBuilder::new(bare.clone()).with(otel(false)).build();
+
+    let mut g = c.benchmark_group("loopback_get");
+    g.bench_function("bare_reqwest", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = bare.get(&url).send().await.unwrap();
+            black_box(r.bytes().await.unwrap());
+        })
+    });
+    g.bench_function("middleware_client_no_middleware", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = plain_mw.get(&url).send().await.unwrap();
+            black_box(r.bytes().await.unwrap());
+        })
+    });
+    g.bench_function("otel_sampled", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = sampled.get(&url).send().await.unwrap();
+            black_box(r.bytes().await.unwrap());
+        })
+    });
+    g.bench_function("otel_unsampled", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = unsampled.get(&url).send().await.unwrap();
+            black_box(r.bytes().await.unwrap());
+        })
+    });
+    g.finish();
+}
+
+fn in_memory(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = "http://api.example.com:8080/users/42?page=2";
+    let client = reqwest::Client::new();
+    let baseline = ClientBuilder::new(client.clone()).with(Answer).build();
+    let passthrough = ClientBuilder::new(client.clone())
+        .with(PassThrough)
+        .with(Answer)
+        .build();
+    let sampled = ClientBuilder::new(client.clone())
+        .with(otel(true))
+        .with(Answer)
+        .build();
+    let unsampled = ClientBuilder::new(client.clone())
+        .with(otel(false))
+        .with(Answer)
+        .build();
+    let unsampled_no_metrics = ClientBuilder::new(client)
+        .with(OtelMiddleware::new(config(false).with_metrics(false)))
+        .with(Answer)
+        .build();
+
+    let mut g = c.benchmark_group("in_memory");
+    for (name, client) in [
+        ("no_otel", &baseline),
+        ("passthrough_middleware", &passthrough),
+        ("otel_sampled", &sampled),
+        ("otel_unsampled", &unsampled),
+        ("otel_unsampled_metrics_off", &unsampled_no_metrics),
+    ] {
+        g.bench_function(name, |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(client.get(url).send().await.unwrap()) })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, loopback_get, in_memory);
+criterion_main!(benches);

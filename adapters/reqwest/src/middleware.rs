@@ -1,0 +1,117 @@
+//! [`OtelMiddleware`]: the reqwest-middleware way in.
+
+use std::sync::Arc;
+
+use http::Extensions;
+use opentelemetry::context::FutureExt as _;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+use tracewire_shared::Config;
+
+use crate::builder::OtelMiddlewareBuilder;
+use crate::exchange::{Core, RequestOptions};
+use crate::extension::{SpanName, UrlTemplate};
+
+/// OpenTelemetry instrumentation for HTTP requests: one CLIENT span per request (per attempt under
+/// reqwest-retry), `traceparent`/`tracestate` injected, `http.client.request.duration` recorded.
+///
+/// Use it as a [`reqwest_middleware`] middleware, or with plain `reqwest` through
+/// [`SendTracedExt`](crate::SendTracedExt). Cheap to clone: clones share their configuration.
+///
+/// With [reqwest-retry], add it **after** the retry middleware so that it runs once per attempt: each
+/// attempt then gets its own span and repeats carry `http.request.resend_count`. Added before, it
+/// records one span for the whole retried exchange. Attempts are counted through a marker in the
+/// request's [`Extensions`], which reqwest-retry hands to every attempt; reusing one `Extensions` for
+/// several logical requests with `execute_with_extensions` would count them as resends of each other.
+///
+/// ```no_run
+/// use reqwest_middleware::ClientBuilder;
+/// use tracewire_reqwest::OtelMiddleware;
+/// use tracewire_shared::Config;
+///
+/// # async fn run() -> reqwest_middleware::Result<()> {
+/// let client = ClientBuilder::new(reqwest::Client::new())
+///     .with(OtelMiddleware::new(Config::new()))
+///     .build();
+/// let body = client.get("https://example.com/").send().await?.text().await?;
+/// # let _ = body;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [reqwest-retry]: https://docs.rs/reqwest-retry
+#[derive(Clone, Debug)]
+pub struct OtelMiddleware {
+    pub(crate) core: Arc<Core>,
+}
+
+impl Default for OtelMiddleware {
+    /// Global providers and propagator, default options.
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl OtelMiddleware {
+    /// The middleware with `config` and default HTTP options.
+    pub fn new(config: Config) -> Self {
+        Self::builder().config(config).build()
+    }
+
+    /// A builder for the HTTP options (excluded URLs, captured headers, hooks, span names).
+    pub fn builder() -> OtelMiddlewareBuilder {
+        OtelMiddlewareBuilder::default()
+    }
+
+    /// The shared configuration.
+    pub fn config(&self) -> &Config {
+        self.core.inst.config()
+    }
+}
+
+/// Counts the attempts of one logical request. reqwest-retry hands the same [`Extensions`] to every
+/// attempt, so the marker survives from one attempt to the next.
+#[derive(Clone, Copy, Debug)]
+struct Attempts(u32);
+
+#[async_trait::async_trait]
+impl Middleware for OtelMiddleware {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let resend_count = match extensions.get_mut::<Attempts>() {
+            Some(attempts) => {
+                let resends = attempts.0;
+                attempts.0 = attempts.0.saturating_add(1);
+                Some(resends)
+            }
+            None => {
+                extensions.insert(Attempts(1));
+                None
+            }
+        };
+        let flight = {
+            let options = RequestOptions {
+                template: extensions.get::<UrlTemplate>().map(|t| &t.0),
+                span_name: extensions.get::<SpanName>().map(|n| &n.0),
+                resend_count,
+                parent: None,
+            };
+            self.core.begin(&mut req, options)
+        };
+        let Some(flight) = flight else {
+            return next.run(req, extensions).await;
+        };
+        // Inner middlewares see the request's span as current, but only when it records: attaching a
+        // context on every poll is not free.
+        let result = match flight.context_if_recording() {
+            Some(cx) => next.run(req, extensions).with_context(cx).await,
+            None => next.run(req, extensions).await,
+        };
+        flight.finish(&result);
+        result
+    }
+}
