@@ -168,11 +168,12 @@ struct Inner {
 /// let call = DbCall::new("GET").with_operation_name("GET").with_batch_size(1);
 /// # let _ = call;
 /// ```
-#[derive(Default)]
-pub struct DbCall<'a> {
+pub struct DbCall<'a, T = fn() -> String> {
     name: Cow<'static, str>,
     operation_name: Option<Cow<'static, str>>,
-    query_text: Option<Box<dyn FnOnce() -> String + 'a>>,
+    /// Produces the sanitized text; a type parameter rather than a boxed closure so that an unsampled
+    /// call allocates nothing for it.
+    query_text: Option<T>,
     batch_size: Option<usize>,
     stored_procedure: Option<String>,
     namespace: Option<StringValue>,
@@ -180,7 +181,7 @@ pub struct DbCall<'a> {
     health_check: bool,
 }
 
-impl std::fmt::Debug for DbCall<'_> {
+impl<T> std::fmt::Debug for DbCall<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbCall")
             .field("name", &self.name)
@@ -198,10 +199,18 @@ impl<'a> DbCall<'a> {
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             name: name.into(),
-            ..Self::default()
+            operation_name: None,
+            query_text: None,
+            batch_size: None,
+            stored_procedure: None,
+            namespace: None,
+            parent: None,
+            health_check: false,
         }
     }
+}
 
+impl<'a, T: FnOnce() -> String> DbCall<'a, T> {
     /// `db.operation.name`.
     pub fn with_operation_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.operation_name = Some(name.into());
@@ -210,9 +219,17 @@ impl<'a> DbCall<'a> {
 
     /// `db.query.text`, produced (already sanitized) only when the span records and the configuration
     /// records text.
-    pub fn with_query_text(mut self, text: impl FnOnce() -> String + 'a) -> Self {
-        self.query_text = Some(Box::new(text));
-        self
+    pub fn with_query_text<F: FnOnce() -> String>(self, text: F) -> DbCall<'a, F> {
+        DbCall {
+            name: self.name,
+            operation_name: self.operation_name,
+            query_text: Some(text),
+            batch_size: self.batch_size,
+            stored_procedure: self.stored_procedure,
+            namespace: self.namespace,
+            parent: self.parent,
+            health_check: self.health_check,
+        }
     }
 
     /// `db.operation.batch.size` (recorded when 2 or more).
@@ -371,7 +388,7 @@ impl DbClient {
     }
 
     /// Starts a non-SQL operation (a Redis command).
-    pub fn operation(&self, call: DbCall<'_>) -> DbOperation {
+    pub fn operation<T: FnOnce() -> String>(&self, call: DbCall<'_, T>) -> DbOperation {
         let target = &self.inner.target;
         let config = self.inner.inst.config();
         let mut request = SpanRequest::client(call.name);
