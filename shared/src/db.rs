@@ -136,13 +136,61 @@ impl DbTarget {
     }
 }
 
-/// What one SQL statement records, computed once per distinct statement text.
+/// What one SQL statement records, computed once per distinct statement text and shared through the
+/// client's cache: the span name, the text for `db.query.text` (per [`QueryText`]), the summary, the
+/// batch size.
+///
+/// ```
+/// # use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tracewire_shared::db::{DbClient, DbTarget};
+/// use tracewire_shared::sanitize::sql::Dialect;
+/// use tracewire_shared::{Config, Instrumentation, config::Domain};
+///
+/// let inst = Instrumentation::new(Config::new(), "example", "0", Domain::Database);
+/// let client = DbClient::new(inst, DbTarget::new("postgresql")).with_sql_dialect(Dialect::Postgres);
+/// let stmt = client.statement("SELECT 1");
+/// assert_eq!(stmt.name(), "SELECT");
+/// assert!(stmt.is_health_check());
+/// ```
 #[derive(Debug)]
-struct Statement {
+pub struct Statement {
+    sql: Arc<str>,
     name: StringValue,
     text: Option<StringValue>,
     summary: Option<StringValue>,
     batch_size: Option<i64>,
+    health_check: bool,
+}
+
+impl Statement {
+    /// The statement as the application wrote it, literals included: for matching statements in
+    /// memory (pairing pipelined events), never for an attribute.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The span name: `db.query.summary`, else `db.system.name`.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// `db.query.summary`.
+    pub fn summary(&self) -> Option<&str> {
+        self.summary.as_ref().map(StringValue::as_str)
+    }
+
+    /// Whether this is one of the statements connection pools run to check a connection
+    /// (`SELECT 1`, or `SELECT $1` / `SELECT ?` with the 1 bound).
+    pub fn is_health_check(&self) -> bool {
+        self.health_check
+    }
+}
+
+fn is_health_check_sql(sql: &str) -> bool {
+    let sql = sql.trim().trim_end_matches(';').trim_end();
+    ["SELECT 1", "SELECT $1", "SELECT ?"]
+        .iter()
+        .any(|ping| sql.eq_ignore_ascii_case(ping))
 }
 
 /// One pool's or connection's database instrumentation. Cheap to clone.
@@ -158,6 +206,7 @@ struct Inner {
     dialect: Dialect,
     statements: StatementCache<Statement>,
     metrics: OnceLock<DbClientMetrics>,
+    metrics_summary: bool,
 }
 
 /// The description of a non-SQL operation (a Redis command), for [`DbClient::operation`].
@@ -273,21 +322,32 @@ impl DbClient {
                 dialect: Dialect::Other,
                 statements: StatementCache::new(DEFAULT_CAPACITY),
                 metrics: OnceLock::new(),
+                metrics_summary: true,
             }),
         }
     }
 
     /// Sets the dialect [`sql`](Self::sql) sanitizes in (default: [`Dialect::Other`]).
     pub fn with_sql_dialect(self, dialect: Dialect) -> Self {
+        self.map_inner(|inner| Inner { dialect, ..inner })
+    }
+
+    /// Rebuilds the client with `f` applied; the statement cache and instruments start afresh, as they
+    /// depend on the settings.
+    fn map_inner(self, f: impl FnOnce(Inner) -> Inner) -> Self {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             inst: shared.inst.clone(),
             target: shared.target.clone(),
             dialect: shared.dialect,
             statements: StatementCache::new(DEFAULT_CAPACITY),
             metrics: OnceLock::new(),
+            metrics_summary: shared.metrics_summary,
         });
         Self {
-            inner: Arc::new(Inner { dialect, ..inner }),
+            inner: Arc::new(f(Inner {
+                statements: StatementCache::new(DEFAULT_CAPACITY),
+                ..inner
+            })),
         }
     }
 
@@ -315,7 +375,8 @@ impl DbClient {
         })
     }
 
-    fn statement(&self, query: &str) -> Arc<Statement> {
+    /// The analysed statement of `query`, from the cache when present.
+    pub fn statement(&self, query: &str) -> Arc<Statement> {
         let config = self.inner.inst.config();
         let (mode, max) = (config.query_text(), config.max_text_len());
         self.inner.statements.get_or_insert_with(query, |q| {
@@ -331,6 +392,8 @@ impl DbClient {
             };
             let summary: Option<StringValue> = analysis.summary.map(Into::into);
             Statement {
+                sql: Arc::from(q),
+                health_check: is_health_check_sql(q),
                 name: summary
                     .clone()
                     .unwrap_or_else(|| self.inner.target.system.into()),
@@ -349,20 +412,70 @@ impl DbClient {
     }
 
     /// [`sql`](Self::sql) with an explicit parent and the health-check mark.
-    pub fn sql_with(
-        &self,
-        query: &str,
-        parent: Option<&Context>,
-        health_check: bool,
-    ) -> DbOperation {
-        let stmt = self.statement(query);
-        let target = &self.inner.target;
+    pub fn sql_with(&self, query: &str, parent: Option<&Context>, health_check: bool) -> DbOperation {
+        self.start_statement(&self.statement(query), parent, health_check)
+    }
+
+    /// Starts the operation of an already analysed statement (see [`statement`](Self::statement)).
+    /// Statements that [are health checks](Statement::is_health_check) are marked as such.
+    pub fn start_statement(&self, stmt: &Statement, parent: Option<&Context>, health_check: bool) -> DbOperation {
         let mut request = SpanRequest::client(stmt.name.as_str().to_owned());
         if let Some(cx) = parent {
             request = request.with_parent(cx);
         }
-        let span = self.inner.inst.start(request, |attrs| {
-            target.push_common(attrs, None);
+        let span = self
+            .inner
+            .inst
+            .start(request, |attrs| self.push_statement(attrs, Some(stmt), health_check));
+        let summary = stmt.summary.clone().filter(|_| self.inner.metrics_summary);
+        self.operation_from(span, summary)
+    }
+
+    /// Starts an operation whose statement text is expensive to produce (diesel renders its SQL only on
+    /// request): the span starts named after `db.system.name`, and `render` runs only if the span
+    /// records, after which the span gets the statement's name and attributes. Metric points of such
+    /// operations carry no `db.query.summary`, so their series do not depend on sampling. Returns the
+    /// statement when it was rendered.
+    pub fn start_deferred(
+        &self,
+        parent: Option<&Context>,
+        render: impl FnOnce() -> Option<Arc<Statement>>,
+    ) -> (DbOperation, Option<Arc<Statement>>) {
+        let mut request = SpanRequest::client(self.inner.target.system);
+        if let Some(cx) = parent {
+            request = request.with_parent(cx);
+        }
+        let mut rendered = None;
+        let mut span = self.inner.inst.start(request, |attrs| {
+            rendered = render();
+            self.push_statement(attrs, rendered.as_deref(), false);
+        });
+        if let Some(stmt) = &rendered {
+            span.update_name(stmt.name.as_str().to_owned());
+        }
+        (self.operation_from(span, None), rendered)
+    }
+
+    /// Whether metric points carry `db.query.summary` (see [`with_metrics_summary`](Self::with_metrics_summary)),
+    /// so an adapter knows it must produce the statement even for unsampled operations.
+    pub fn metrics_need_summary(&self) -> bool {
+        self.inner.metrics_summary && self.inner.inst.config().metrics_enabled()
+    }
+
+    /// Whether `db.client.operation.duration` points carry `db.query.summary` (default: yes). Turning
+    /// it off lets adapters whose statement text is expensive skip producing it for unsampled
+    /// operations, at the price of coarser metric series.
+    pub fn with_metrics_summary(self, on: bool) -> Self {
+        self.map_inner(|inner| Inner {
+            metrics_summary: on,
+            ..inner
+        })
+    }
+
+    fn push_statement(&self, attrs: &mut Vec<KeyValue>, stmt: Option<&Statement>, health_check: bool) {
+        let target = &self.inner.target;
+        target.push_common(attrs, None);
+        if let Some(stmt) = stmt {
             if let Some(text) = &stmt.text {
                 attrs.push(KeyValue::new(semconv::DB_QUERY_TEXT, text.clone()));
             }
@@ -372,16 +485,19 @@ impl DbClient {
             if let Some(size) = stmt.batch_size {
                 attrs.push(KeyValue::new(semconv::DB_OPERATION_BATCH_SIZE, size));
             }
-            push_peer(target, attrs);
-            if health_check {
-                attrs.push(KeyValue::new(semconv::TRACEWIRE_HEALTH_CHECK, true));
-            }
-        });
+        }
+        push_peer(target, attrs);
+        if health_check || stmt.is_some_and(Statement::is_health_check) {
+            attrs.push(KeyValue::new(semconv::TRACEWIRE_HEALTH_CHECK, true));
+        }
+    }
+
+    fn operation_from(&self, span: OperationSpan, summary: Option<StringValue>) -> DbOperation {
         DbOperation {
             span,
             timer: Timer::start(self.inner.inst.config().metrics_enabled()),
             client: self.clone(),
-            summary: stmt.summary.clone(),
+            summary,
             operation_name: None,
             namespace: None,
         }

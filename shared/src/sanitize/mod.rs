@@ -12,7 +12,13 @@ pub mod url;
 pub const DEFAULT_MAX_TEXT_LEN: usize = 32 * 1024;
 
 /// Cuts `text` to at most `max` bytes, on a char boundary. Never panics.
-pub(crate) fn truncate_on_char_boundary(text: &mut String, max: usize) {
+///
+/// ```
+/// let mut s = String::from("héllo");
+/// tracewire_shared::sanitize::truncate_on_char_boundary(&mut s, 2);
+/// assert_eq!(s, "h");
+/// ```
+pub fn truncate_on_char_boundary(text: &mut String, max: usize) {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

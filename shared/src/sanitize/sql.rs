@@ -366,9 +366,17 @@ impl<'q> Lexer<'q> {
             self.pos += 1;
         }
         self.in_list = InList::Idle;
-        let word = &self.src[start..self.pos];
         if !self.masking_rest {
-            self.summary.word(word, None);
+            // The summary names `"users"`, `` `users` `` and `users` alike: ORMs quote every
+            // identifier, and the quotes would split one table's series in two.
+            let word = &self.src[start..self.pos];
+            let q = char::from(quote);
+            let bare = word
+                .strip_prefix(q)
+                .and_then(|w| w.strip_suffix(q))
+                .filter(|w| !w.is_empty())
+                .unwrap_or(word);
+            self.summary.word(bare, None);
         }
     }
 
@@ -1391,6 +1399,7 @@ mod tests {
                 "SELECT * FROM a LEFT OUTER JOIN b ON a.id = b.id",
                 Some("SELECT a b"),
             ),
+            ("SELECT `users`.`id` FROM `users` WHERE `users`.`id` = ?", Some("SELECT users")),
             ("hello world", None),
             ("", None),
             ("'only a literal'", None),
@@ -1398,6 +1407,17 @@ mod tests {
         for (q, want) in cases {
             assert_eq!(summary(q).as_deref(), want, "{q}");
         }
+    }
+
+    #[test]
+    fn quoted_identifiers_are_bare_in_the_summary() {
+        let a = analyze(r#"SELECT "t"."id" FROM "public"."Users" AS "t""#, Dialect::Postgres);
+        assert_eq!(a.text, r#"SELECT "t"."id" FROM "public"."Users" AS "t""#);
+        assert_eq!(a.summary.as_deref(), Some("SELECT public.Users"));
+        assert_eq!(
+            analyze(r#"INSERT INTO "unterminated"#, Dialect::Postgres).summary.as_deref(),
+            Some(r#"INSERT "unterminated"#)
+        );
     }
 
     #[test]
