@@ -412,21 +412,30 @@ impl DbClient {
     }
 
     /// [`sql`](Self::sql) with an explicit parent and the health-check mark.
-    pub fn sql_with(&self, query: &str, parent: Option<&Context>, health_check: bool) -> DbOperation {
+    pub fn sql_with(
+        &self,
+        query: &str,
+        parent: Option<&Context>,
+        health_check: bool,
+    ) -> DbOperation {
         self.start_statement(&self.statement(query), parent, health_check)
     }
 
     /// Starts the operation of an already analysed statement (see [`statement`](Self::statement)).
     /// Statements that [are health checks](Statement::is_health_check) are marked as such.
-    pub fn start_statement(&self, stmt: &Statement, parent: Option<&Context>, health_check: bool) -> DbOperation {
+    pub fn start_statement(
+        &self,
+        stmt: &Statement,
+        parent: Option<&Context>,
+        health_check: bool,
+    ) -> DbOperation {
         let mut request = SpanRequest::client(stmt.name.as_str().to_owned());
         if let Some(cx) = parent {
             request = request.with_parent(cx);
         }
-        let span = self
-            .inner
-            .inst
-            .start(request, |attrs| self.push_statement(attrs, Some(stmt), health_check));
+        let span = self.inner.inst.start(request, |attrs| {
+            self.push_statement(attrs, Some(stmt), health_check)
+        });
         let summary = stmt.summary.clone().filter(|_| self.inner.metrics_summary);
         self.operation_from(span, summary)
     }
@@ -472,7 +481,12 @@ impl DbClient {
         })
     }
 
-    fn push_statement(&self, attrs: &mut Vec<KeyValue>, stmt: Option<&Statement>, health_check: bool) {
+    fn push_statement(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        stmt: Option<&Statement>,
+        health_check: bool,
+    ) {
         let target = &self.inner.target;
         target.push_common(attrs, None);
         if let Some(stmt) = stmt {
@@ -555,11 +569,33 @@ impl DbClient {
         }
     }
 
-    /// Sanitizes a server error message in this client's dialect (quoted values and numbers masked) so
-    /// it can go into a span: MySQL's `Duplicate entry 'alice@example.com' for key 'email'` becomes
-    /// `Duplicate entry ? for key ?`.
+    /// Sanitizes a server error message in this client's dialect so it can go into a span: quoted
+    /// values and numbers are masked (MySQL's `Duplicate entry 'alice@example.com' for key 'email'`
+    /// becomes `Duplicate entry ? for key ?`), and so is the statement excerpt servers quote in syntax
+    /// errors (`near '…' at line 1`, `at or near "…"`), whose own quotes would otherwise unbalance the
+    /// sanitizer's view and let a literal through.
     pub fn sanitize_message(&self, message: &str) -> String {
-        analyze_with_limit(message, self.inner.dialect, 1024).text
+        analyze_with_limit(&mask_statement_excerpt(message), self.inner.dialect, 1024).text
+    }
+}
+
+/// Masks the statement excerpt of a syntax error: MySQL/MariaDB `near '…' at line 1`, PostgreSQL
+/// `at or near "…"`, SQLite `near "…": syntax error`. The excerpt runs to the last matching quote (it
+/// may contain quotes of its own), or to the end when unterminated.
+fn mask_statement_excerpt(message: &str) -> Cow<'_, str> {
+    let Some(near) = message.find("near ") else {
+        return Cow::Borrowed(message);
+    };
+    let open = near + "near ".len();
+    let quote = match message.as_bytes().get(open) {
+        Some(q @ (b'\'' | b'"')) => char::from(*q),
+        _ => return Cow::Borrowed(message),
+    };
+    match message.rfind(quote) {
+        Some(close) if close > open => {
+            Cow::Owned(format!("{}?{}", &message[..open], &message[close + 1..]))
+        }
+        _ => Cow::Owned(format!("{}?", &message[..open])),
     }
 }
 
@@ -662,6 +698,32 @@ impl DbOperation {
         metrics.operation_duration.record(seconds, &attrs);
         if let Some(rows) = rows {
             metrics.returned_rows.record(rows, &attrs);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_statement_excerpt;
+
+    #[test]
+    fn statement_excerpts_are_masked() {
+        let cases = [
+            (
+                "You have an error in your SQL syntax; check the manual for the right syntax to use near 'x = 'secret' hunter2' at line 1",
+                "You have an error in your SQL syntax; check the manual for the right syntax to use near ? at line 1",
+            ),
+            (
+                "syntax error at or near \"'secret'\"",
+                "syntax error at or near ?",
+            ),
+            ("near \"secret\": syntax error", "near ?: syntax error"),
+            ("near 'unterminated", "near ?"),
+            ("no excerpt here", "no excerpt here"),
+            ("near the end", "near the end"),
+        ];
+        for (message, masked) in cases {
+            assert_eq!(mask_statement_excerpt(message), masked, "{message}");
         }
     }
 }

@@ -270,20 +270,36 @@ fn unsampled_operations_build_no_text() {
 fn deferred_statements_render_only_when_recording() {
     let sampled = Telemetry::new();
     let c = client(&sampled, sampled.config(), "postgresql", Dialect::Postgres);
-    let (op, stmt) = c.start_deferred(None, || Some(c.statement("SELECT * FROM deferred WHERE a = 'x'")));
+    let (op, stmt) = c.start_deferred(None, || {
+        Some(c.statement("SELECT * FROM deferred WHERE a = 'x'"))
+    });
     op.end_ok();
     assert_eq!(stmt.as_deref().map(|s| s.name()), Some("SELECT deferred"));
     let span = sampled.span("SELECT deferred");
-    assert_eq!(attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(), Some("SELECT * FROM deferred WHERE a = ?"));
+    assert_eq!(
+        attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(),
+        Some("SELECT * FROM deferred WHERE a = ?")
+    );
     let point = &sampled.metric(metric::DB_CLIENT_OPERATION_DURATION)[0];
-    assert!(point.attr(semconv::DB_QUERY_SUMMARY).is_none(), "deferred metric series do not depend on sampling");
+    assert!(
+        point.attr(semconv::DB_QUERY_SUMMARY).is_none(),
+        "deferred metric series do not depend on sampling"
+    );
 
     let unsampled = Telemetry::unsampled();
-    let c = client(&unsampled, unsampled.config(), "postgresql", Dialect::Postgres);
+    let c = client(
+        &unsampled,
+        unsampled.config(),
+        "postgresql",
+        Dialect::Postgres,
+    );
     let (op, stmt) = c.start_deferred(None, || panic!("an unsampled operation renders nothing"));
     op.end_ok();
     assert!(stmt.is_none());
-    assert_eq!(unsampled.metric(metric::DB_CLIENT_OPERATION_DURATION)[0].count, 1);
+    assert_eq!(
+        unsampled.metric(metric::DB_CLIENT_OPERATION_DURATION)[0].count,
+        1
+    );
 }
 
 #[test]
@@ -294,7 +310,14 @@ fn pool_pings_are_marked_and_summary_can_leave_metrics() {
     c.sql("select 1;").end_ok();
     c.sql("SELECT 2").end_ok();
     let spans = t.finished();
-    let marked: Vec<bool> = spans.iter().map(|s| attr(s, semconv::TRACEWIRE_HEALTH_CHECK).is_some()).collect();
+    let marked: Vec<bool> = spans
+        .iter()
+        .map(|s| attr(s, semconv::TRACEWIRE_HEALTH_CHECK).is_some())
+        .collect();
     assert_eq!(marked, vec![true, false]);
-    assert!(t.metric(metric::DB_CLIENT_OPERATION_DURATION).iter().all(|p| p.attr(semconv::DB_QUERY_SUMMARY).is_none()));
+    assert!(
+        t.metric(metric::DB_CLIENT_OPERATION_DURATION)
+            .iter()
+            .all(|p| p.attr(semconv::DB_QUERY_SUMMARY).is_none())
+    );
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use diesel::connection::DebugQuery;
 use tracewire_shared::Instrumentation;
 use tracewire_shared::db::{DbClient, DbOperation, DbTarget, Statement};
-use tracewire_shared::sanitize::sql::Dialect;
 
 use crate::connection_info::{ConnectionInfo, DbSystem};
 use crate::error::failure_of;
@@ -51,8 +50,9 @@ impl Client {
         }
     }
 
-    pub(crate) fn dialect(&self) -> Dialect {
-        self.db.dialect()
+    /// A server message with its quoted values and statement excerpt masked.
+    pub(crate) fn sanitize_message(&self, message: &str) -> String {
+        self.db.sanitize_message(message)
     }
 
     pub(crate) fn system(&self) -> DbSystem {

@@ -81,12 +81,7 @@ pub(crate) fn failure_of(client: &Client, error: &Error) -> Failure<'static> {
     match error {
         Error::DatabaseError(db_kind, info) => {
             let code = status_code(client.system(), db_kind);
-            let message = tracewire_shared::sanitize::sql::analyze_with_limit(
-                info.message(),
-                client.dialect(),
-                1024,
-            )
-            .text;
+            let message = client.sanitize_message(info.message());
             let mut failure = Failure::new(Cow::Borrowed(code.unwrap_or(kind)), message)
                 .with_exception_type(EXCEPTION_TYPE);
             if let Some(code) = code {

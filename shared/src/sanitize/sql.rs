@@ -1399,7 +1399,10 @@ mod tests {
                 "SELECT * FROM a LEFT OUTER JOIN b ON a.id = b.id",
                 Some("SELECT a b"),
             ),
-            ("SELECT `users`.`id` FROM `users` WHERE `users`.`id` = ?", Some("SELECT users")),
+            (
+                "SELECT `users`.`id` FROM `users` WHERE `users`.`id` = ?",
+                Some("SELECT users"),
+            ),
             ("hello world", None),
             ("", None),
             ("'only a literal'", None),
@@ -1411,11 +1414,16 @@ mod tests {
 
     #[test]
     fn quoted_identifiers_are_bare_in_the_summary() {
-        let a = analyze(r#"SELECT "t"."id" FROM "public"."Users" AS "t""#, Dialect::Postgres);
+        let a = analyze(
+            r#"SELECT "t"."id" FROM "public"."Users" AS "t""#,
+            Dialect::Postgres,
+        );
         assert_eq!(a.text, r#"SELECT "t"."id" FROM "public"."Users" AS "t""#);
         assert_eq!(a.summary.as_deref(), Some("SELECT public.Users"));
         assert_eq!(
-            analyze(r#"INSERT INTO "unterminated"#, Dialect::Postgres).summary.as_deref(),
+            analyze(r#"INSERT INTO "unterminated"#, Dialect::Postgres)
+                .summary
+                .as_deref(),
             Some(r#"INSERT "unterminated"#)
         );
     }
