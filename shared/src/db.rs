@@ -160,6 +160,8 @@ pub struct Statement {
     summary: Option<StringValue>,
     batch_size: Option<i64>,
     health_check: bool,
+    /// The attributes of this statement's successful duration points, built once.
+    metric_attributes: Box<[KeyValue]>,
 }
 
 impl Statement {
@@ -207,6 +209,8 @@ struct Inner {
     statements: StatementCache<Statement>,
     metrics: OnceLock<DbClientMetrics>,
     metrics_summary: bool,
+    /// `db.system.name`, `db.namespace`, `server.*`: the attributes every duration point carries.
+    base_metric_attributes: Box<[KeyValue]>,
 }
 
 /// The description of a non-SQL operation (a Redis command), for [`DbClient::operation`].
@@ -315,8 +319,11 @@ impl<'a, T: FnOnce() -> String> DbCall<'a, T> {
 impl DbClient {
     /// Instrumentation for operations against `target`.
     pub fn new(inst: Instrumentation, target: DbTarget) -> Self {
+        let mut base = Vec::with_capacity(4);
+        target.push_common(&mut base, None);
         Self {
             inner: Arc::new(Inner {
+                base_metric_attributes: base.into_boxed_slice(),
                 inst,
                 target,
                 dialect: Dialect::Other,
@@ -342,6 +349,7 @@ impl DbClient {
             statements: StatementCache::new(DEFAULT_CAPACITY),
             metrics: OnceLock::new(),
             metrics_summary: shared.metrics_summary,
+            base_metric_attributes: shared.base_metric_attributes.clone(),
         });
         Self {
             inner: Arc::new(f(Inner {
@@ -391,7 +399,12 @@ impl DbClient {
                 QueryText::Off => None,
             };
             let summary: Option<StringValue> = analysis.summary.map(Into::into);
+            let mut metric_attributes = self.inner.base_metric_attributes.to_vec();
+            if let Some(summary) = summary.clone().filter(|_| self.inner.metrics_summary) {
+                metric_attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary));
+            }
             Statement {
+                metric_attributes: metric_attributes.into_boxed_slice(),
                 sql: Arc::from(q),
                 health_check: is_health_check_sql(q),
                 name: summary
@@ -425,7 +438,7 @@ impl DbClient {
     /// Statements that [are health checks](Statement::is_health_check) are marked as such.
     pub fn start_statement(
         &self,
-        stmt: &Statement,
+        stmt: &Arc<Statement>,
         parent: Option<&Context>,
         health_check: bool,
     ) -> DbOperation {
@@ -436,8 +449,7 @@ impl DbClient {
         let span = self.inner.inst.start(request, |attrs| {
             self.push_statement(attrs, Some(stmt), health_check)
         });
-        let summary = stmt.summary.clone().filter(|_| self.inner.metrics_summary);
-        self.operation_from(span, summary)
+        self.operation_from(span, Some(stmt.clone()))
     }
 
     /// Starts an operation whose statement text is expensive to produce (diesel renders its SQL only on
@@ -506,12 +518,16 @@ impl DbClient {
         }
     }
 
-    fn operation_from(&self, span: OperationSpan, summary: Option<StringValue>) -> DbOperation {
+    fn operation_from(
+        &self,
+        span: OperationSpan,
+        statement: Option<Arc<Statement>>,
+    ) -> DbOperation {
         DbOperation {
             span,
             timer: Timer::start(self.inner.inst.config().metrics_enabled()),
             client: self.clone(),
-            summary,
+            statement,
             operation_name: None,
             namespace: None,
         }
@@ -563,7 +579,7 @@ impl DbClient {
             span,
             timer: Timer::start(config.metrics_enabled()),
             client: self.clone(),
-            summary: None,
+            statement: None,
             operation_name,
             namespace,
         }
@@ -615,7 +631,8 @@ pub struct DbOperation {
     span: OperationSpan,
     timer: Timer,
     client: DbClient,
-    summary: Option<StringValue>,
+    /// The statement, whose prebuilt metric attributes serve the common case.
+    statement: Option<Arc<Statement>>,
     operation_name: Option<Cow<'static, str>>,
     namespace: Option<StringValue>,
 }
@@ -669,13 +686,26 @@ impl DbOperation {
         else {
             return;
         };
-        let mut attrs = Vec::with_capacity(8);
-        self.client
-            .inner
-            .target
-            .push_common(&mut attrs, self.namespace.as_ref());
-        if let Some(summary) = &self.summary {
-            attrs.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
+        let prebuilt: &[KeyValue] = match &self.statement {
+            Some(stmt) => &stmt.metric_attributes,
+            None => &self.client.inner.base_metric_attributes,
+        };
+        // A successful SQL statement, the common case, records with attributes built once.
+        if failure.is_none() && self.operation_name.is_none() && self.namespace.is_none() {
+            metrics.operation_duration.record(seconds, prebuilt);
+            if let Some(rows) = rows {
+                metrics.returned_rows.record(rows, prebuilt);
+            }
+            return;
+        }
+        let mut attrs = Vec::with_capacity(prebuilt.len() + 3);
+        if self.namespace.is_some() {
+            self.client
+                .inner
+                .target
+                .push_common(&mut attrs, self.namespace.as_ref());
+        } else {
+            attrs.extend_from_slice(prebuilt);
         }
         if let Some(op) = &self.operation_name {
             attrs.push(KeyValue::new(

@@ -29,8 +29,3 @@ pub mod testing;
 
 pub use config::{Config, QueryText};
 pub use instrumentation::Instrumentation;
-
-/// The repository README's examples, compiled and run as doctests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -78,14 +78,12 @@ fn ours(sampled: bool, metrics: bool, summary: bool) -> SqliteConnection {
 }
 
 fn select<C>(
-    c: &mut Criterion,
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
     conn: &mut C,
 ) where
     C: Connection<Backend = diesel::sqlite::Sqlite> + diesel::connection::LoadConnection,
 {
-    let _ = c;
     let mut id = 0;
     group.bench_function(name, |b| {
         b.iter(|| {
@@ -98,30 +96,22 @@ fn select<C>(
 fn bench(c: &mut Criterion) {
     let mut bare = SqliteConnection::establish(":memory:").unwrap();
     seed(&mut bare);
-    let mut sampled = ours(true, true, true);
-    let mut unsampled = ours(false, true, true);
-    let mut unsampled_no_summary = ours(false, true, false);
-    let mut unsampled_no_metrics = ours(false, false, true);
+    // Defaults: metrics on (through the global no-op meter), no summary on duration points.
+    let mut sampled = ours(true, true, false);
+    let mut unsampled = ours(false, true, false);
+    let mut unsampled_summary = ours(false, true, true);
+    let mut unsampled_no_metrics = ours(false, false, false);
 
     let mut group = c.benchmark_group("sqlite_select_by_pk");
-    // `select` needs `c` only for the signature symmetry; the group carries the measurements.
-    let mut dummy = Criterion::default();
-    select(&mut dummy, &mut group, "bare", &mut bare);
-    select(&mut dummy, &mut group, "tracewire_sampled", &mut sampled);
+    select(&mut group, "bare", &mut bare);
+    select(&mut group, "tracewire_sampled", &mut sampled);
+    select(&mut group, "tracewire_unsampled", &mut unsampled);
     select(
-        &mut dummy,
         &mut group,
-        "tracewire_unsampled",
-        &mut unsampled,
+        "tracewire_unsampled_metrics_with_summary",
+        &mut unsampled_summary,
     );
     select(
-        &mut dummy,
-        &mut group,
-        "tracewire_unsampled_metrics_without_summary",
-        &mut unsampled_no_summary,
-    );
-    select(
-        &mut dummy,
         &mut group,
         "tracewire_unsampled_metrics_off",
         &mut unsampled_no_metrics,
@@ -139,7 +129,7 @@ fn bench(c: &mut Criterion) {
                 diesel_tracing::sqlite::InstrumentedSqliteConnection::establish(":memory:")
                     .unwrap();
             seed(&mut conn);
-            select(&mut dummy, &mut group, name, &mut conn);
+            select(&mut group, name, &mut conn);
         });
         let _ = provider.shutdown();
     }

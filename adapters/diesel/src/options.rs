@@ -36,23 +36,12 @@ pub enum MySqlFlavor {
 ///     .mysql_flavor(MySqlFlavor::MariaDb);
 /// # let _ = options;
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DieselOptions {
     pub(crate) config: Config,
     pub(crate) suppress_health_checks: bool,
     pub(crate) mysql_flavor: MySqlFlavor,
     pub(crate) metrics_summary: bool,
-}
-
-impl Default for DieselOptions {
-    fn default() -> Self {
-        Self {
-            config: Config::default(),
-            suppress_health_checks: false,
-            mysql_flavor: MySqlFlavor::default(),
-            metrics_summary: true,
-        }
-    }
 }
 
 impl DieselOptions {
@@ -84,12 +73,12 @@ impl DieselOptions {
         self
     }
 
-    /// Whether `db.client.operation.duration` points carry `db.query.summary` (default `true`).
+    /// Whether `db.client.operation.duration` points carry `db.query.summary` (default `false`).
     ///
-    /// The summary needs the query's SQL, which diesel renders only on request (about as costly as a
-    /// cached SQLite lookup). With `false`, a query whose span is not sampled is never rendered, even
-    /// with metrics on; its duration point then has no summary, and neither do sampled ones, so the
-    /// series stay consistent.
+    /// The summary needs the query's SQL, which diesel renders only on request (about 0.5 µs, as much
+    /// as the rest of the instrumentation). Off, a query whose span is not sampled is never rendered;
+    /// no duration point has a summary, sampled or not, so the series stay consistent. On, every query
+    /// is rendered, for per-statement duration series.
     pub fn metrics_query_summary(mut self, include: bool) -> Self {
         self.metrics_summary = include;
         self

@@ -184,6 +184,15 @@ impl<'q> Lexer<'q> {
         !self.masking_rest && !self.text_full
     }
 
+    /// The position of the first byte at or after `from` that satisfies `stop`, or the end.
+    fn scan(&self, from: usize, stop: impl Fn(u8) -> bool) -> usize {
+        let from = from.min(self.bytes.len());
+        self.bytes[from..]
+            .iter()
+            .position(|&b| stop(b))
+            .map_or(self.bytes.len(), |i| from + i)
+    }
+
     fn peek(&self, ahead: usize) -> u8 {
         self.bytes.get(self.pos + ahead).copied().unwrap_or(0)
     }
@@ -212,11 +221,7 @@ impl<'q> Lexer<'q> {
             let start = self.pos;
             let b = self.bytes[start];
             match b {
-                _ if is_space(b) => {
-                    while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
-                        self.pos += 1;
-                    }
-                }
+                _ if is_space(b) => self.pos = self.scan(start + 1, |b| !is_space(b)),
                 b'-' if self.peek(1) == b'-' => self.line_comment(start),
                 b'#' if self.dialect.hash_comments() => self.line_comment(start),
                 b'/' if self.peek(1) == b'*' => self.block_comment(start),
@@ -333,18 +338,18 @@ impl<'q> Lexer<'q> {
     /// they escape) stay inside. Unterminated literals run to the end of the input.
     fn quoted_literal(&mut self, start: usize, quote: u8, backslash: bool) {
         while self.pos < self.bytes.len() {
-            let b = self.bytes[self.pos];
-            if backslash && b == b'\\' {
+            // Jump straight to the next byte that can matter.
+            self.pos = self.scan(self.pos, |b| b == quote || (backslash && b == b'\\'));
+            let Some(&b) = self.bytes.get(self.pos) else {
+                break;
+            };
+            if b != quote {
+                self.pos += 2; // a backslash and the byte it escapes
+            } else if self.peek(1) == quote {
                 self.pos += 2;
-            } else if b == quote {
-                if self.peek(1) == quote {
-                    self.pos += 2;
-                } else {
-                    self.pos += 1;
-                    break;
-                }
             } else {
                 self.pos += 1;
+                break;
             }
         }
         self.pos = self.pos.min(self.bytes.len());
@@ -445,9 +450,7 @@ impl<'q> Lexer<'q> {
     }
 
     fn word(&mut self, start: usize) {
-        while self.pos < self.bytes.len() && is_ident_continue(self.bytes[self.pos]) {
-            self.pos += 1;
-        }
+        self.pos = self.scan(start + 1, |b| !is_ident_continue(b));
         let word = &self.src[start..self.pos];
         let next = self.peek(0);
         // String prefixes: E'…' (escapes), B'…', X'…', N'…', U&'…'.
