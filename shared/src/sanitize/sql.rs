@@ -126,7 +126,10 @@ pub fn analyze_with_limit(query: &str, dialect: Dialect, max_len: usize) -> Anal
         copy_from: 0,
         masking_rest: false,
         text_full: false,
-        summary: Summarizer::default(),
+        summary: Summarizer {
+            out: String::with_capacity(64),
+            ..Summarizer::default()
+        },
     };
     lexer.run();
     lexer.flush(query.len());
@@ -167,16 +170,42 @@ struct Lexer<'q> {
     summary: Summarizer,
 }
 
+const SPACE: u8 = 1;
+const IDENT_START: u8 = 2;
+const IDENT_CONTINUE: u8 = 4;
+
+/// Each byte's character classes, so the lexer's hot tests are one load and one mask.
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            class |= SPACE;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            class |= IDENT_START | IDENT_CONTINUE;
+        }
+        if c.is_ascii_digit() || c == b'$' {
+            class |= IDENT_CONTINUE;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
 fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    BYTE_CLASS[usize::from(b)] & IDENT_START != 0
 }
 
 fn is_ident_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    BYTE_CLASS[usize::from(b)] & IDENT_CONTINUE != 0
 }
 
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    BYTE_CLASS[usize::from(b)] & SPACE != 0
 }
 
 impl<'q> Lexer<'q> {
@@ -199,22 +228,6 @@ impl<'q> Lexer<'q> {
 
     fn run(&mut self) {
         while self.pos < self.bytes.len() {
-            // An open `IN (…)` list may run past the cap: it collapses to `IN (?)` when it closes.
-            if self.writing()
-                && self.out.len() + (self.pos - self.copy_from) > self.max_len
-                && !matches!(
-                    self.in_list,
-                    InList::Open {
-                        saw_value: true,
-                        ..
-                    }
-                )
-            {
-                // The text is complete; keep lexing for the summary alone, until it is complete too.
-                self.flush(self.pos);
-                truncate_on_char_boundary(&mut self.out, self.max_len);
-                self.text_full = true;
-            }
             if self.text_full && self.summary.full {
                 return;
             }
@@ -268,15 +281,34 @@ impl<'q> Lexer<'q> {
         if self.writing() && upto > self.copy_from {
             // Token boundaries are always at ASCII bytes or the ends, so this slice is valid UTF-8.
             self.out.push_str(&self.src[self.copy_from..upto]);
+            self.check_cap();
         }
         self.copy_from = upto;
+    }
+
+    /// Once the text passes the cap it is complete: it is cut, and lexing goes on for the summary
+    /// alone. An open `IN (…)` list may run past the cap, as it collapses to `IN (?)` when it closes.
+    fn check_cap(&mut self) {
+        if self.out.len() > self.max_len
+            && !matches!(
+                self.in_list,
+                InList::Open {
+                    saw_value: true,
+                    ..
+                }
+            )
+        {
+            truncate_on_char_boundary(&mut self.out, self.max_len);
+            self.text_full = true;
+        }
     }
 
     /// Replaces the token `src[start..pos]` by `with`.
     fn replace(&mut self, start: usize, with: &str) {
         self.flush(start);
-        if self.writing() {
+        if self.writing() && !with.is_empty() {
             self.out.push_str(with);
+            self.check_cap();
         }
         self.copy_from = self.pos;
     }
@@ -721,16 +753,17 @@ keywords!(
 const KEYWORD_SLOTS: usize = 512;
 const MAX_KEYWORD_LEN: usize = 14;
 
-/// FNV-1a over the ASCII-uppercased bytes: case-insensitive, usable in `const` context.
+/// A hash of the length and the first two and last bytes, case-folded (`& 0xDF` maps ASCII lower
+/// case onto upper case, and other bytes consistently): constant time per identifier, most of which are
+/// not keywords, and usable in `const` context. Callers guarantee at least two bytes.
 const fn keyword_hash(bytes: &[u8]) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i].to_ascii_uppercase() as u32;
-        h = h.wrapping_mul(0x0100_0193);
-        i += 1;
-    }
-    h as usize
+    let len = bytes.len();
+    let (first, second, last) = (
+        (bytes[0] & 0xDF) as usize,
+        (bytes[1] & 0xDF) as usize,
+        (bytes[len - 1] & 0xDF) as usize,
+    );
+    (len * 0x9E37) ^ (first * 0x3B) ^ (second * 0x1F1) ^ (last * 0x47)
 }
 
 /// An open-addressing table of indexes into [`KEYWORDS`] (plus one; zero is empty), built at compile
@@ -931,7 +964,9 @@ struct Summarizer {
     out: String,
     full: bool,
     frame: Frame,
-    stack: Vec<Frame>,
+    /// The enclosing levels' frames; deeper nesting than [`MAX_DEPTH`] is tracked as one level.
+    stack: [Frame; MAX_DEPTH],
+    depth: usize,
     /// The last word appended was a target that a `.name` may extend.
     target_open: bool,
     pending_dot: bool,
@@ -944,7 +979,7 @@ struct Summarizer {
 }
 
 /// Deeper nesting than this is tracked as one level: pathological input costs no memory.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 32;
 
 impl Summarizer {
     fn finish(self) -> Option<String> {
@@ -1004,7 +1039,7 @@ impl Summarizer {
                         return;
                     }
                     if is_ddl_kind(k) {
-                        if self.stack.is_empty() && self.stmt_kind.is_none() {
+                        if self.depth == 0 && self.stmt_kind.is_none() {
                             self.stmt_kind = Some(k);
                         }
                         self.push_part(word, false);
@@ -1063,7 +1098,7 @@ impl Summarizer {
             self.frame.stmt_start = false;
             return;
         };
-        let top = self.stack.is_empty();
+        let top = self.depth == 0;
         let start = self.frame.stmt_start;
         let is_op = if start && top {
             is_statement_operation(kw)
@@ -1137,8 +1172,9 @@ impl Summarizer {
             // `FROM (SELECT …) AS sub`: the parenthesised group stands where a table would.
             self.frame.expect = Expect::Alias;
         }
-        if self.stack.len() < MAX_DEPTH {
-            self.stack.push(self.frame);
+        if self.depth < MAX_DEPTH {
+            self.stack[self.depth] = self.frame;
+            self.depth += 1;
         }
         self.frame = Frame {
             stmt_start: true,
@@ -1150,8 +1186,9 @@ impl Summarizer {
         self.touch();
         self.pending_dot = false;
         self.target_open = false;
-        if let Some(outer) = self.stack.pop() {
-            self.frame = outer;
+        if self.depth > 0 {
+            self.depth -= 1;
+            self.frame = self.stack[self.depth];
             if self.frame.with {
                 self.frame.stmt_start = true;
             }
@@ -1190,7 +1227,7 @@ impl Summarizer {
             self.statements += 1;
         }
         self.statement_has_tokens = false;
-        self.stack.clear();
+        self.depth = 0;
         self.frame = Frame {
             stmt_start: true,
             ..Frame::default()
