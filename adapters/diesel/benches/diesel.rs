@@ -6,10 +6,10 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use diesel::prelude::*;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracewire_diesel::{ConnectionInfo, DieselOptions, DieselTracing};
 use tracewire_shared::Config;
+use tracewire_shared::testing::NoopExporter;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[allow(missing_docs)]
@@ -28,16 +28,6 @@ use schema::users;
 struct User {
     id: i32,
     name: String,
-}
-
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
 }
 
 fn provider(sampled: bool) -> SdkTracerProvider {

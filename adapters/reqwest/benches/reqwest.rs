@@ -15,23 +15,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Extensions;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use tracewire_reqwest::OtelMiddleware;
 use tracewire_shared::Config;
-
-#[derive(Debug)]
-struct DropExporter;
-
-impl SpanExporter for DropExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
+use tracewire_shared::testing::NoopExporter;
 
 fn otel(sampled: bool) -> OtelMiddleware {
     OtelMiddleware::new(config(sampled))
@@ -44,7 +34,7 @@ fn config(sampled: bool) -> Config {
         } else {
             Sampler::AlwaysOff
         })
-        .with_batch_exporter(DropExporter)
+        .with_batch_exporter(NoopExporter)
         .build();
     Config::new()
         .with_tracer_provider(provider)

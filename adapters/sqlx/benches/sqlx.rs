@@ -3,24 +3,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Executor, Row, Sqlite, SqlitePool};
 use tracewire_shared::Config;
+use tracewire_shared::testing::NoopExporter;
 use tracewire_sqlx::InstrumentedPool;
-
-/// Accepts every batch and does nothing with it.
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 const QUERY: &str = "SELECT id, name FROM t WHERE id = ?";
 
