@@ -62,50 +62,70 @@ fn round_trip(c: &mut Criterion) {
         .expect("RabbitMQ on 127.0.0.1:5672 (scripts/services up rabbitmq)");
     let mut group = c.benchmark_group("lapin_round_trip");
 
-    group.bench_function("bare", |b| {
-        let name = format!("tw-bench-bare-{}", std::process::id());
-        let (channel, mut consumer) = rt.block_on(async {
-            let channel = connection.create_channel().await.unwrap();
-            queue(&channel, &name).await;
-            let consumer = channel
-                .basic_consume(
-                    name.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            (channel, consumer)
-        });
-        b.iter_custom(|iters| {
+    // Bare lapin twice: without headers, and with the `traceparent`/`tracestate` headers the
+    // instrumented variants carry, which separates the broker's cost of a header table from ours.
+    for (label, headers) in [("bare", false), ("bare_with_trace_headers", true)] {
+        group.bench_function(label, |b| {
+            let name = format!("tw-bench-{label}-{}", std::process::id());
+            let properties = if headers {
+                let mut table = FieldTable::default();
+                table.insert(
+                    "traceparent".into(),
+                    lapin::types::AMQPValue::LongString(
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                    ),
+                );
+                table.insert(
+                    "tracestate".into(),
+                    lapin::types::AMQPValue::LongString("".into()),
+                );
+                BasicProperties::default().with_headers(table)
+            } else {
+                BasicProperties::default()
+            };
+            let (channel, mut consumer) = rt.block_on(async {
+                let channel = connection.create_channel().await.unwrap();
+                queue(&channel, &name).await;
+                let consumer = channel
+                    .basic_consume(
+                        name.as_str().into(),
+                        "".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .unwrap();
+                (channel, consumer)
+            });
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        channel
+                            .basic_publish(
+                                "".into(),
+                                name.as_str().into(),
+                                BasicPublishOptions::default(),
+                                b"benchmark payload",
+                                properties.clone(),
+                            )
+                            .await
+                            .unwrap()
+                            .await
+                            .unwrap();
+                        let delivery = consumer.next().await.unwrap().unwrap();
+                        delivery.ack(BasicAckOptions::default()).await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            });
             rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    channel
-                        .basic_publish(
-                            "".into(),
-                            name.as_str().into(),
-                            BasicPublishOptions::default(),
-                            b"benchmark payload",
-                            BasicProperties::default(),
-                        )
-                        .await
-                        .unwrap()
-                        .await
-                        .unwrap();
-                    let delivery = consumer.next().await.unwrap().unwrap();
-                    delivery.ack(BasicAckOptions::default()).await.unwrap();
-                }
-                start.elapsed()
-            })
+                let _ = channel
+                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            });
         });
-        rt.block_on(async {
-            let _ = channel
-                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        });
-    });
+    }
 
     for (label, sampler) in [
         ("instrumented_sampled", Sampler::AlwaysOn),
