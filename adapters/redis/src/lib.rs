@@ -50,6 +50,13 @@
 //! `db.client.operation.duration` per command or pipeline; the pool wrappers add the
 //! `db.client.connection.*` instruments.
 
+// Without a connection feature (`tokio`, `sync`) there is nothing to wrap and the shared machinery
+// goes unused.
+#![cfg_attr(
+    not(any(feature = "tokio", feature = "sync")),
+    allow(dead_code, unused_imports)
+)]
+
 mod instrumentation;
 mod outcome;
 mod recorder;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use opentelemetry::StringValue;
-use redis::{Arg, Cmd, Pipeline, Value};
+#[cfg(feature = "tokio")]
+use redis::Pipeline;
+use redis::{Arg, Cmd, Value};
 use tracewire_shared::db::{DbCall, DbClient, DbOperation};
 use tracewire_shared::sanitize::redis::{
     command_name, sanitize_command_with_limit, stored_procedure,
@@ -117,6 +119,7 @@ fn is_db_change(name: &[u8]) -> bool {
 }
 
 /// Joins the sanitized text of each command with newlines, within `max` bytes in all.
+#[cfg(feature = "sync")]
 fn pipeline_text<'a, C, A>(commands: C, max: usize) -> String
 where
     C: Iterator<Item = A>,
@@ -182,6 +185,7 @@ impl Recorder {
     }
 
     /// Starts the span of one packed command.
+    #[cfg(feature = "sync")]
     pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation, Cow<'static, str>) {
         let max = self.max_text_len();
         let args = resp::commands(packed).next().unwrap_or_default();
@@ -228,7 +232,8 @@ impl Recorder {
         }
     }
 
-    /// Starts the span of a [`Pipeline`] (async connections hand over the pipeline itself).
+    /// Starts the span of a [`Pipeline`](redis::Pipeline) (async connections hand over the pipeline itself).
+    #[cfg(feature = "tokio")]
     pub(crate) fn start_pipeline(&self, pipeline: &Pipeline) -> (DbOperation, PipelineShape) {
         let atomic = pipeline.is_transaction();
         let shape = PipelineShape::of(
@@ -258,6 +263,7 @@ impl Recorder {
 
     /// Starts the span of a packed pipeline. A transaction arrives as `MULTI`, the commands, `EXEC`,
     /// with replies read from `offset`; its name and batch size leave the wrapping commands out.
+    #[cfg(feature = "sync")]
     pub(crate) fn start_packed_pipeline(
         &self,
         packed: &[u8],
@@ -334,6 +340,7 @@ impl Recorder {
 }
 
 /// Name and first argument of each command of a pipeline.
+#[cfg(feature = "tokio")]
 pub(crate) fn pipeline_heads(pipeline: &Pipeline) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     pipeline.cmd_iter().map(|c| {
         let mut args = cmd_args(c);
@@ -342,6 +349,7 @@ pub(crate) fn pipeline_heads(pipeline: &Pipeline) -> impl Iterator<Item = (&[u8]
 }
 
 /// Name and first argument of each user command of a packed pipeline.
+#[cfg(feature = "sync")]
 pub(crate) fn packed_heads(
     packed: &[u8],
     atomic: bool,
@@ -384,6 +392,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sync")]
     fn pipeline_text_is_bounded() {
         let cmds: Vec<Vec<&[u8]>> = vec![vec![b"SET", b"k", b"secret"], vec![b"GET", b"k"]];
         let text = pipeline_text(cmds.iter().map(|c| c.iter().copied()), 1000);
