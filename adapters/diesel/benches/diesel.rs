@@ -6,10 +6,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use diesel::prelude::*;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracewire_diesel::{ConnectionInfo, DieselOptions, DieselTracing};
 use tracewire_shared::Config;
-use tracewire_shared::testing::NoopExporter;
+use tracewire_shared::testing::bench_tracer_provider as provider;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[allow(missing_docs)]
@@ -28,17 +27,6 @@ use schema::users;
 struct User {
     id: i32,
     name: String,
-}
-
-fn provider(sampled: bool) -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_sampler(if sampled {
-            Sampler::AlwaysOn
-        } else {
-            Sampler::AlwaysOff
-        })
-        .with_batch_exporter(NoopExporter)
-        .build()
 }
 
 fn seed<C: Connection<Backend = diesel::sqlite::Sqlite>>(conn: &mut C) {
