@@ -155,7 +155,7 @@ impl DbTarget {
 #[derive(Debug)]
 pub struct Statement {
     sql: Arc<str>,
-    name: StringValue,
+    name: Cow<'static, str>,
     text: Option<StringValue>,
     summary: Option<StringValue>,
     batch_size: Option<i64>,
@@ -173,7 +173,7 @@ impl Statement {
 
     /// The span name: `db.query.summary`, else `db.system.name`.
     pub fn name(&self) -> &str {
-        self.name.as_str()
+        &self.name
     }
 
     /// `db.query.summary`.
@@ -186,6 +186,34 @@ impl Statement {
     pub fn is_health_check(&self) -> bool {
         self.health_check
     }
+}
+
+/// Most distinct span names kept in [`intern`]'s table, and the bytes they may take in all.
+const MAX_INTERNED: usize = 4096;
+const MAX_INTERNED_BYTES: usize = 1 << 20;
+
+/// A `'static` copy of a span name. Span names are summaries — few, and needed for every operation —
+/// and the SDK keeps names as `Cow<'static, str>`: interning them once per statement spares every
+/// operation a copy. The table is bounded (at most [`MAX_INTERNED`] names, [`MAX_INTERNED_BYTES`] in
+/// all, kept for the life of the process); past that, names are copied per operation as before.
+fn intern(name: &str) -> Cow<'static, str> {
+    static TABLE: OnceLock<std::sync::Mutex<(std::collections::HashSet<&'static str>, usize)>> =
+        OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    let mut guard = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (names, bytes) = &mut *guard;
+    if let Some(existing) = names.get(name) {
+        return Cow::Borrowed(existing);
+    }
+    if names.len() >= MAX_INTERNED || *bytes + name.len() > MAX_INTERNED_BYTES {
+        return Cow::Owned(name.to_owned());
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    *bytes += leaked.len();
+    Cow::Borrowed(leaked)
 }
 
 fn is_health_check_sql(sql: &str) -> bool {
@@ -407,9 +435,10 @@ impl DbClient {
                 metric_attributes: metric_attributes.into_boxed_slice(),
                 sql: Arc::from(q),
                 health_check: is_health_check_sql(q),
-                name: summary
-                    .clone()
-                    .unwrap_or_else(|| self.inner.target.system.into()),
+                name: match &summary {
+                    Some(summary) => intern(summary.as_str()),
+                    None => Cow::Borrowed(self.inner.target.system),
+                },
                 text,
                 summary,
                 batch_size: (analysis.statements >= 2)
@@ -442,7 +471,7 @@ impl DbClient {
         parent: Option<&Context>,
         health_check: bool,
     ) -> DbOperation {
-        let mut request = SpanRequest::client(stmt.name.as_str().to_owned());
+        let mut request = SpanRequest::client(stmt.name.clone());
         if let Some(cx) = parent {
             request = request.with_parent(cx);
         }
@@ -472,7 +501,7 @@ impl DbClient {
             self.push_statement(attrs, rendered.as_deref(), false);
         });
         if let Some(stmt) = &rendered {
-            span.update_name(stmt.name.as_str().to_owned());
+            span.update_name(stmt.name.clone());
         }
         (self.operation_from(span, None), rendered)
     }
