@@ -4,7 +4,10 @@
 //! Adapters (`tracewire-sqlx`, `tracewire-redis`, …) are thin: they translate their client's calls into
 //! [`record::OperationSpan`]s started through an [`Instrumentation`], with attribute keys from
 //! [`semconv`], statement text from [`sanitize`], parents from [`context::parent`] and instruments from
-//! [`metrics`]. Everything a user can configure lives in [`Config`].
+//! [`metrics`]. The database adapters go through [`db::DbClient`], which adds the per-connection
+//! attributes, the statement cache and `db.client.operation.duration` on top. Everything a user can
+//! configure lives in [`Config`]; the `testing` module (feature `testing`) holds the in-memory providers the
+//! adapters' tests use.
 //!
 //! ```
 //! use tracewire_shared::sanitize::sql::{analyze, Dialect};

@@ -1,6 +1,6 @@
 //! The metric instruments of the semantic conventions, with their names, units and bucket boundaries.
 //!
-//! Each adapter creates the instrument set of its domain once from its [`Meter`](opentelemetry::metrics::Meter)
+//! Each adapter creates the instrument set of its domain once from its `Meter`
 //! and records into it with low-cardinality attributes only (never `db.query.text`, never `url.full`).
 //! Pools report their state through [`observe_pool`].
 //!
