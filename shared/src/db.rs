@@ -34,6 +34,7 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use opentelemetry::{Context, KeyValue, StringValue};
 
@@ -235,10 +236,23 @@ struct Inner {
     target: DbTarget,
     dialect: Dialect,
     statements: StatementCache<Statement>,
+    /// Duration-point attributes of successful non-SQL operations, by operation name.
+    operations: StatementCache<OperationAttributes>,
     metrics: OnceLock<DbClientMetrics>,
     metrics_summary: bool,
     /// `db.system.name`, `db.namespace`, `server.*`: the attributes every duration point carries.
     base_metric_attributes: Box<[KeyValue]>,
+}
+
+/// Distinct operation names whose duration attributes are kept prebuilt (Redis has about 240
+/// commands; a client sending arbitrary names falls back to building them per operation).
+const OPERATION_CAPACITY: usize = 512;
+
+/// The duration-point attributes of a successful non-SQL operation in one namespace.
+#[derive(Debug)]
+struct OperationAttributes {
+    namespace: Option<StringValue>,
+    attributes: Box<[KeyValue]>,
 }
 
 /// The description of a non-SQL operation (a Redis command), for [`DbClient::operation`].
@@ -356,6 +370,7 @@ impl DbClient {
                 target,
                 dialect: Dialect::Other,
                 statements: StatementCache::new(DEFAULT_CAPACITY),
+                operations: StatementCache::new(OPERATION_CAPACITY),
                 metrics: OnceLock::new(),
                 metrics_summary: true,
             }),
@@ -375,6 +390,7 @@ impl DbClient {
             target: shared.target.clone(),
             dialect: shared.dialect,
             statements: StatementCache::new(DEFAULT_CAPACITY),
+            operations: StatementCache::new(OPERATION_CAPACITY),
             metrics: OnceLock::new(),
             metrics_summary: shared.metrics_summary,
             base_metric_attributes: shared.base_metric_attributes.clone(),
@@ -382,6 +398,7 @@ impl DbClient {
         Self {
             inner: Arc::new(f(Inner {
                 statements: StatementCache::new(DEFAULT_CAPACITY),
+                operations: StatementCache::new(OPERATION_CAPACITY),
                 ..inner
             })),
         }
@@ -460,7 +477,7 @@ impl DbClient {
         parent: Option<&Context>,
         health_check: bool,
     ) -> DbOperation {
-        self.start_statement(&self.statement(query), parent, health_check)
+        self.start_owned(self.statement(query), parent, health_check)
     }
 
     /// Starts the operation of an already analysed statement (see [`statement`](Self::statement)).
@@ -471,14 +488,20 @@ impl DbClient {
         parent: Option<&Context>,
         health_check: bool,
     ) -> DbOperation {
-        let mut request = SpanRequest::client(stmt.name.clone());
-        if let Some(cx) = parent {
-            request = request.with_parent(cx);
-        }
+        self.start_owned(stmt.clone(), parent, health_check)
+    }
+
+    fn start_owned(
+        &self,
+        stmt: Arc<Statement>,
+        parent: Option<&Context>,
+        health_check: bool,
+    ) -> DbOperation {
+        let (request, timer) = self.request(stmt.name.clone(), parent);
         let span = self.inner.inst.start(request, |attrs| {
-            self.push_statement(attrs, Some(stmt), health_check)
+            self.push_statement(attrs, Some(&stmt), health_check)
         });
-        self.operation_from(span, Some(stmt.clone()))
+        self.operation_from(span, timer, Some(stmt))
     }
 
     /// Starts an operation whose statement text is expensive to produce (diesel renders its SQL only on
@@ -491,10 +514,7 @@ impl DbClient {
         parent: Option<&Context>,
         render: impl FnOnce() -> Option<Arc<Statement>>,
     ) -> (DbOperation, Option<Arc<Statement>>) {
-        let mut request = SpanRequest::client(self.inner.target.system);
-        if let Some(cx) = parent {
-            request = request.with_parent(cx);
-        }
+        let (request, timer) = self.request(self.inner.target.system.into(), parent);
         let mut rendered = None;
         let mut span = self.inner.inst.start(request, |attrs| {
             rendered = render();
@@ -503,7 +523,7 @@ impl DbClient {
         if let Some(stmt) = &rendered {
             span.update_name(stmt.name.clone());
         }
-        (self.operation_from(span, None), rendered)
+        (self.operation_from(span, timer, None), rendered)
     }
 
     /// Whether metric points carry `db.query.summary` (see [`with_metrics_summary`](Self::with_metrics_summary)),
@@ -547,14 +567,32 @@ impl DbClient {
         }
     }
 
+    /// The span request of one operation, and its timer, whose start is the span's start.
+    fn request<'a>(
+        &self,
+        name: Cow<'static, str>,
+        parent: Option<&'a Context>,
+    ) -> (SpanRequest<'a>, Timer) {
+        let timer = Timer::start(self.inner.inst.config().metrics_enabled());
+        let mut request = SpanRequest::client(name);
+        if let Some(cx) = parent {
+            request = request.with_parent(cx);
+        }
+        if let Some(at) = timer.started_at() {
+            request = request.with_start_time(at);
+        }
+        (request, timer)
+    }
+
     fn operation_from(
         &self,
         span: OperationSpan,
+        timer: Timer,
         statement: Option<Arc<Statement>>,
     ) -> DbOperation {
         DbOperation {
             span,
-            timer: Timer::start(self.inner.inst.config().metrics_enabled()),
+            timer,
             client: self.clone(),
             statement,
             operation_name: None,
@@ -566,10 +604,7 @@ impl DbClient {
     pub fn operation<T: FnOnce() -> String>(&self, call: DbCall<'_, T>) -> DbOperation {
         let target = &self.inner.target;
         let config = self.inner.inst.config();
-        let mut request = SpanRequest::client(call.name);
-        if let Some(cx) = call.parent {
-            request = request.with_parent(cx);
-        }
+        let (request, timer) = self.request(call.name, call.parent);
         let (operation_name, namespace) = (call.operation_name, call.namespace);
         let (query_text, batch_size, stored_procedure, health_check) = (
             call.query_text,
@@ -606,7 +641,7 @@ impl DbClient {
         });
         DbOperation {
             span,
-            timer: Timer::start(config.metrics_enabled()),
+            timer,
             client: self.clone(),
             statement: None,
             operation_name,
@@ -698,23 +733,33 @@ impl DbOperation {
                 i64::try_from(rows).unwrap_or(i64::MAX),
             ));
         }
-        self.record_metrics(None, rows);
+        let end = self.timer.now();
+        self.record_metrics(end, None, rows);
         let DbOperation { span, .. } = self;
-        span.end_ok();
+        span.end_ok_at(end);
     }
 
     /// Ends the operation as a failure.
     pub fn end_error(self, failure: &Failure<'_>) {
-        self.record_metrics(Some(failure), None);
+        let end = self.timer.now();
+        self.record_metrics(end, Some(failure), None);
         let DbOperation { span, .. } = self;
-        span.end_error(failure);
+        span.end_error_at(failure, end);
     }
 
-    fn record_metrics(&self, failure: Option<&Failure<'_>>, rows: Option<u64>) {
-        let (Some(metrics), Some(seconds)) = (self.client.metrics(), self.timer.elapsed_secs())
-        else {
+    fn record_metrics(
+        &self,
+        end: Option<SystemTime>,
+        failure: Option<&Failure<'_>>,
+        rows: Option<u64>,
+    ) {
+        let Some(elapsed) = end.and_then(|end| self.timer.elapsed_until(end)) else {
             return;
         };
+        let Some(metrics) = self.client.metrics() else {
+            return;
+        };
+        let seconds = elapsed.as_secs_f64();
         let prebuilt: &[KeyValue] = match &self.statement {
             Some(stmt) => &stmt.metric_attributes,
             None => &self.client.inner.base_metric_attributes,
@@ -727,6 +772,38 @@ impl DbOperation {
             }
             return;
         }
+        // So does a successful command in the namespace its name was last seen in.
+        if let (None, Some(op)) = (failure, &self.operation_name) {
+            let cached =
+                self.client
+                    .inner
+                    .operations
+                    .get_or_insert_with(op, |_| OperationAttributes {
+                        namespace: self.namespace.clone(),
+                        attributes: self.metric_attributes(prebuilt, None).into_boxed_slice(),
+                    });
+            if cached.namespace == self.namespace {
+                metrics
+                    .operation_duration
+                    .record(seconds, &cached.attributes);
+                if let Some(rows) = rows {
+                    metrics.returned_rows.record(rows, &cached.attributes);
+                }
+                return;
+            }
+        }
+        let attrs = self.metric_attributes(prebuilt, failure);
+        metrics.operation_duration.record(seconds, &attrs);
+        if let Some(rows) = rows {
+            metrics.returned_rows.record(rows, &attrs);
+        }
+    }
+
+    fn metric_attributes(
+        &self,
+        prebuilt: &[KeyValue],
+        failure: Option<&Failure<'_>>,
+    ) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(prebuilt.len() + 3);
         if self.namespace.is_some() {
             self.client
@@ -754,10 +831,7 @@ impl DbOperation {
                 ));
             }
         }
-        metrics.operation_duration.record(seconds, &attrs);
-        if let Some(rows) = rows {
-            metrics.returned_rows.record(rows, &attrs);
-        }
+        attrs
     }
 }
 

@@ -10,7 +10,9 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::config::{Config, Domain};
 use crate::context;
-use crate::record::{Decision, OperationSpan, SpanRequest, StartingSpan, push_duplicated};
+use crate::record::{
+    Decision, OperationSpan, SpanRequest, SpanRequestParts, StartingSpan, push_duplicated,
+};
 use crate::semconv::SCHEMA_URL;
 
 /// An adapter's handle on OpenTelemetry: its [`Config`], and the tracer and meter of its
@@ -114,7 +116,13 @@ impl Instrumentation {
         attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> OperationSpan {
         let config = &self.inner.config;
-        let (kind, mut name, parent, links) = request.into_parts();
+        let SpanRequestParts {
+            kind,
+            mut name,
+            parent,
+            links,
+            start_time,
+        } = request.into_parts();
         let parent = match parent {
             Some(cx) => cx.clone(),
             None => context::parent(),
@@ -128,6 +136,7 @@ impl Instrumentation {
             name: Cow::Borrowed(""),
             span_kind: Some(kind),
             links: (!links.is_empty()).then_some(links),
+            start_time,
             ..SpanBuilder::default()
         };
         let mut deferred = Some(attributes);

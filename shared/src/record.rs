@@ -32,6 +32,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use opentelemetry::global::BoxedSpan;
 use opentelemetry::trace::{Link, Span, SpanContext, SpanKind, Status, TraceContextExt};
@@ -55,6 +56,7 @@ pub struct SpanRequest<'a> {
     name: Cow<'static, str>,
     parent: Option<&'a Context>,
     links: Vec<Link>,
+    start_time: Option<SystemTime>,
 }
 
 impl<'a> SpanRequest<'a> {
@@ -65,6 +67,7 @@ impl<'a> SpanRequest<'a> {
             name: name.into(),
             parent: None,
             links: Vec::new(),
+            start_time: None,
         }
     }
 
@@ -92,11 +95,29 @@ impl<'a> SpanRequest<'a> {
         &self.name
     }
 
-    pub(crate) fn into_parts(
-        self,
-    ) -> (SpanKind, Cow<'static, str>, Option<&'a Context>, Vec<Link>) {
-        (self.kind, self.name, self.parent, self.links)
+    /// Starts the span at `at` instead of reading the clock (see [`Timer`](crate::metrics::Timer)).
+    pub fn with_start_time(mut self, at: SystemTime) -> Self {
+        self.start_time = Some(at);
+        self
     }
+
+    pub(crate) fn into_parts(self) -> SpanRequestParts<'a> {
+        SpanRequestParts {
+            kind: self.kind,
+            name: self.name,
+            parent: self.parent,
+            links: self.links,
+            start_time: self.start_time,
+        }
+    }
+}
+
+pub(crate) struct SpanRequestParts<'a> {
+    pub(crate) kind: SpanKind,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) parent: Option<&'a Context>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) start_time: Option<SystemTime>,
 }
 
 /// Whether a span starts, as decided by a start hook.
@@ -418,12 +439,23 @@ impl OperationSpan {
     }
 
     /// Ends the span as a success.
-    pub fn end_ok(mut self) {
-        self.finish(None, false);
+    pub fn end_ok(self) {
+        self.end_ok_at(None);
+    }
+
+    /// [`end_ok`](Self::end_ok) at `at` (the current time when `None`): an operation that read the
+    /// clock for its duration metric ends its span at the same instant.
+    pub fn end_ok_at(mut self, at: Option<SystemTime>) {
+        self.finish(None, false, at);
     }
 
     /// Ends the span as a failure.
-    pub fn end_error(mut self, failure: &Failure<'_>) {
+    pub fn end_error(self, failure: &Failure<'_>) {
+        self.end_error_at(failure, None);
+    }
+
+    /// [`end_error`](Self::end_error) at `at` (the current time when `None`).
+    pub fn end_error_at(mut self, failure: &Failure<'_>, at: Option<SystemTime>) {
         if self.is_recording() {
             self.set_attribute(KeyValue::new(
                 semconv::ERROR_TYPE,
@@ -458,7 +490,7 @@ impl OperationSpan {
                 span.set_status(Status::error(bounded(description, MAX_DESCRIPTION_LEN)));
             }
         }
-        self.finish(Some(&failure.error_type), false);
+        self.finish(Some(&failure.error_type), false, at);
     }
 
     /// Ends the span from a result: `Ok` as a success, `Err` through `classify`.
@@ -469,7 +501,7 @@ impl OperationSpan {
         }
     }
 
-    fn finish(&mut self, error_type: Option<&str>, cancelled: bool) {
+    fn finish(&mut self, error_type: Option<&str>, cancelled: bool, at: Option<SystemTime>) {
         if self.ended {
             return;
         }
@@ -485,13 +517,16 @@ impl OperationSpan {
             });
         }
         if let Some(span) = self.span.as_mut() {
-            span.end();
+            match at {
+                Some(at) => span.end_with_timestamp(at),
+                None => span.end(),
+            }
         }
     }
 }
 
 impl Drop for OperationSpan {
     fn drop(&mut self) {
-        self.finish(None, true);
+        self.finish(None, true, None);
     }
 }

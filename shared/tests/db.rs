@@ -321,3 +321,76 @@ fn pool_pings_are_marked_and_summary_can_leave_metrics() {
             .all(|p| p.attr(semconv::DB_QUERY_SUMMARY).is_none())
     );
 }
+
+#[test]
+fn span_and_duration_point_share_their_clock_reads() {
+    let t = Telemetry::new();
+    let c = client(&t, t.config(), "postgresql", Dialect::Postgres);
+    let op = c.sql("SELECT * FROM orders WHERE id = $1");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    op.end_ok();
+    let span = t.span("SELECT orders");
+    let span_secs = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap()
+        .as_secs_f64();
+    let p = &t.metric(metric::DB_CLIENT_OPERATION_DURATION)[0];
+    assert_eq!(p.count, 1);
+    assert!(span_secs >= 0.002, "{span_secs}");
+    assert_eq!(
+        p.value, span_secs,
+        "the histogram and the span agree exactly"
+    );
+}
+
+#[test]
+fn prebuilt_operation_attributes_follow_namespace_and_outcome() {
+    let t = Telemetry::new();
+    let inst = Instrumentation::new(t.config(), "tracewire-test", "0", Domain::Database);
+    let c = DbClient::new(inst, DbTarget::new(semconv::db_system::REDIS));
+    let get = |ns: &'static str| {
+        DbCall::new("GET")
+            .with_operation_name("GET")
+            .with_namespace(ns)
+    };
+    c.operation(get("0")).end_ok();
+    c.operation(get("0")).end_ok();
+    c.operation(get("5")).end_ok();
+    c.operation(get("0"))
+        .end_error(&Failure::new("WRONGTYPE", "wrong kind of value"));
+    let points = t.metric(metric::DB_CLIENT_OPERATION_DURATION);
+    let find = |ns: &str, error: Option<&str>| {
+        points
+            .iter()
+            .find(|p| {
+                p.attr(semconv::DB_NAMESPACE)
+                    .map(|v| v.as_str().into_owned())
+                    .as_deref()
+                    == Some(ns)
+                    && p.attr(semconv::ERROR_TYPE)
+                        .map(|v| v.as_str().into_owned())
+                        .as_deref()
+                        == error
+            })
+            .unwrap_or_else(|| panic!("no point for {ns} {error:?} in {points:?}"))
+    };
+    assert_eq!(points.len(), 3, "{points:?}");
+    assert_eq!(find("0", None).count, 2);
+    assert_eq!(find("5", None).count, 1);
+    assert_eq!(find("0", Some("WRONGTYPE")).count, 1);
+    for p in &points {
+        assert_eq!(
+            p.attr(semconv::DB_OPERATION_NAME)
+                .map(|v| v.as_str().into_owned())
+                .as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            p.attr(semconv::DB_SYSTEM_NAME)
+                .map(|v| v.as_str().into_owned())
+                .as_deref(),
+            Some("redis")
+        );
+    }
+}
