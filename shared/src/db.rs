@@ -772,7 +772,8 @@ impl DbOperation {
             }
             return;
         }
-        // So does a successful command in the namespace its name was last seen in.
+        // So does a successful command in the namespace its name was first seen in; a command in
+        // another namespace builds its attributes, as every failure does.
         if let (None, Some(op)) = (failure, &self.operation_name) {
             let cached =
                 self.client

@@ -95,7 +95,28 @@ impl<'a> SpanRequest<'a> {
         &self.name
     }
 
-    /// Starts the span at `at` instead of reading the clock (see [`Timer`](crate::metrics::Timer)).
+    /// Starts the span at `at` instead of reading the clock (see [`Timer`](crate::metrics::Timer)):
+    /// with [`OperationSpan::end_ok_at`], one pair of clock reads serves both the span and a
+    /// duration metric.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain, metrics::Timer, record::SpanRequest};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "my-adapter", "0.1.0", Domain::Database);
+    ///
+    /// let timer = Timer::start(true);
+    /// let request = SpanRequest::client("GET").with_start_time(timer.started_at().unwrap());
+    /// let span = inst.start(request, |_| {});
+    /// let end = timer.now();
+    /// let elapsed = timer.elapsed_until(end.unwrap()).unwrap();
+    /// span.end_ok_at(end);
+    ///
+    /// let spans = exporter.get_finished_spans().unwrap();
+    /// assert_eq!(spans[0].end_time.duration_since(spans[0].start_time).unwrap(), elapsed);
+    /// ```
     pub fn with_start_time(mut self, at: SystemTime) -> Self {
         self.start_time = Some(at);
         self
