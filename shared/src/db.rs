@@ -46,6 +46,7 @@ use crate::record::{Failure, OperationSpan, SpanRequest};
 use crate::sanitize::sql::{Dialect, analyze_with_limit};
 use crate::sanitize::truncate_on_char_boundary;
 use crate::semconv;
+use crate::span_name;
 
 /// Where operations go: the attributes every span and metric point of a connection carries.
 ///
@@ -187,34 +188,6 @@ impl Statement {
     pub fn is_health_check(&self) -> bool {
         self.health_check
     }
-}
-
-/// Most distinct span names kept in [`intern`]'s table, and the bytes they may take in all.
-const MAX_INTERNED: usize = 4096;
-const MAX_INTERNED_BYTES: usize = 1 << 20;
-
-/// A `'static` copy of a span name. Span names are summaries — few, and needed for every operation —
-/// and the SDK keeps names as `Cow<'static, str>`: interning them once per statement spares every
-/// operation a copy. The table is bounded (at most [`MAX_INTERNED`] names, [`MAX_INTERNED_BYTES`] in
-/// all, kept for the life of the process); past that, names are copied per operation as before.
-fn intern(name: &str) -> Cow<'static, str> {
-    static TABLE: OnceLock<std::sync::Mutex<(std::collections::HashSet<&'static str>, usize)>> =
-        OnceLock::new();
-    let table = TABLE.get_or_init(Default::default);
-    let mut guard = table
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (names, bytes) = &mut *guard;
-    if let Some(existing) = names.get(name) {
-        return Cow::Borrowed(existing);
-    }
-    if names.len() >= MAX_INTERNED || *bytes + name.len() > MAX_INTERNED_BYTES {
-        return Cow::Owned(name.to_owned());
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    *bytes += leaked.len();
-    Cow::Borrowed(leaked)
 }
 
 fn is_health_check_sql(sql: &str) -> bool {
@@ -453,7 +426,7 @@ impl DbClient {
                 sql: Arc::from(q),
                 health_check: is_health_check_sql(q),
                 name: match &summary {
-                    Some(summary) => intern(summary.as_str()),
+                    Some(summary) => span_name::intern(summary.as_str()),
                     None => Cow::Borrowed(self.inner.target.system),
                 },
                 text,
@@ -466,7 +439,7 @@ impl DbClient {
 
     /// Starts the operation of one SQL statement (or `;`-separated batch): span named by its summary,
     /// sanitized text, `db.operation.batch.size` for batches.
-    pub fn sql(&self, query: &str) -> DbOperation {
+    pub fn sql(&self, query: &str) -> DbOperation<'_> {
         self.sql_with(query, None, false)
     }
 
@@ -476,7 +449,7 @@ impl DbClient {
         query: &str,
         parent: Option<&Context>,
         health_check: bool,
-    ) -> DbOperation {
+    ) -> DbOperation<'_> {
         self.start_owned(self.statement(query), parent, health_check)
     }
 
@@ -487,7 +460,7 @@ impl DbClient {
         stmt: &Arc<Statement>,
         parent: Option<&Context>,
         health_check: bool,
-    ) -> DbOperation {
+    ) -> DbOperation<'_> {
         self.start_owned(stmt.clone(), parent, health_check)
     }
 
@@ -496,7 +469,7 @@ impl DbClient {
         stmt: Arc<Statement>,
         parent: Option<&Context>,
         health_check: bool,
-    ) -> DbOperation {
+    ) -> DbOperation<'_> {
         let (request, timer) = self.request(stmt.name.clone(), parent);
         let span = self.inner.inst.start(request, |attrs| {
             self.push_statement(attrs, Some(&stmt), health_check)
@@ -513,7 +486,7 @@ impl DbClient {
         &self,
         parent: Option<&Context>,
         render: impl FnOnce() -> Option<Arc<Statement>>,
-    ) -> (DbOperation, Option<Arc<Statement>>) {
+    ) -> (DbOperation<'_>, Option<Arc<Statement>>) {
         let (request, timer) = self.request(self.inner.target.system.into(), parent);
         let mut rendered = None;
         let mut span = self.inner.inst.start(request, |attrs| {
@@ -589,11 +562,11 @@ impl DbClient {
         span: OperationSpan,
         timer: Timer,
         statement: Option<Arc<Statement>>,
-    ) -> DbOperation {
+    ) -> DbOperation<'_> {
         DbOperation {
             span,
             timer,
-            client: self.clone(),
+            client: Cow::Borrowed(self),
             statement,
             operation_name: None,
             namespace: None,
@@ -601,7 +574,7 @@ impl DbClient {
     }
 
     /// Starts a non-SQL operation (a Redis command).
-    pub fn operation<T: FnOnce() -> String>(&self, call: DbCall<'_, T>) -> DbOperation {
+    pub fn operation<T: FnOnce() -> String>(&self, call: DbCall<'_, T>) -> DbOperation<'_> {
         let target = &self.inner.target;
         let config = self.inner.inst.config();
         let (request, timer) = self.request(call.name, call.parent);
@@ -642,7 +615,7 @@ impl DbClient {
         DbOperation {
             span,
             timer,
-            client: self.clone(),
+            client: Cow::Borrowed(self),
             statement: None,
             operation_name,
             namespace,
@@ -690,18 +663,49 @@ fn push_peer(target: &DbTarget, attrs: &mut Vec<KeyValue>) {
 ///
 /// Ends once, through [`end_ok`](Self::end_ok), [`end_error`](Self::end_error) or drop (cancelled:
 /// the span ends without error and no duration is recorded, as the operation did not complete).
+///
+/// It borrows the [`DbClient`] that started it, which costs nothing per operation; an operation that
+/// must outlive that borrow (kept in a connection's state, say) is made independent with
+/// [`into_owned`](Self::into_owned).
+///
+/// ```
+/// use tracewire_shared::db::{DbClient, DbOperation, DbTarget};
+/// use tracewire_shared::{Config, Instrumentation, config::Domain};
+///
+/// let inst = Instrumentation::new(Config::new(), "example", "0", Domain::Database);
+/// let client = DbClient::new(inst, DbTarget::new("sqlite"));
+/// client.sql("SELECT name FROM users WHERE id = ?").end_ok();
+///
+/// let pending: DbOperation<'static> = client.sql("DELETE FROM sessions").into_owned();
+/// drop(client);
+/// pending.end_ok();
+/// ```
 #[derive(Debug)]
-pub struct DbOperation {
+pub struct DbOperation<'c> {
     span: OperationSpan,
     timer: Timer,
-    client: DbClient,
+    /// Borrowed while the operation runs under the caller's client; owned once detached.
+    client: Cow<'c, DbClient>,
     /// The statement, whose prebuilt metric attributes serve the common case.
     statement: Option<Arc<Statement>>,
     operation_name: Option<Cow<'static, str>>,
     namespace: Option<StringValue>,
 }
 
-impl DbOperation {
+impl DbOperation<'_> {
+    /// The operation without its borrow of the client (which it then holds a handle to), for when it
+    /// must outlive the call that started it.
+    pub fn into_owned(self) -> DbOperation<'static> {
+        DbOperation {
+            span: self.span,
+            timer: self.timer,
+            client: Cow::Owned(self.client.into_owned()),
+            statement: self.statement,
+            operation_name: self.operation_name,
+            namespace: self.namespace,
+        }
+    }
+
     /// The span, to add adapter-specific attributes.
     pub fn span_mut(&mut self) -> &mut OperationSpan {
         &mut self.span

@@ -1,6 +1,7 @@
 //! [`Instrumentation`]: one adapter instance's resolved tracer, meter and configuration.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::global::BoxedTracer;
@@ -48,6 +49,8 @@ struct Inner {
     domain: Domain,
     tracer: OnceLock<BoxedTracer>,
     meter: OnceLock<Meter>,
+    /// Whether the last span started without a parent recorded: the best guess for the next one.
+    roots_record: AtomicBool,
 }
 
 impl Instrumentation {
@@ -69,6 +72,7 @@ impl Instrumentation {
                 domain,
                 tracer: OnceLock::new(),
                 meter: OnceLock::new(),
+                roots_record: AtomicBool::new(false),
             }),
         }
     }
@@ -140,10 +144,20 @@ impl Instrumentation {
             ..SpanBuilder::default()
         };
         let mut deferred = Some(attributes);
-        // Attributes go into the builder (where samplers see them, and the SDK takes the Vec as is)
-        // when a hook needs them or the span will most likely record: a sampled parent under the
-        // usual parent-based sampling. Otherwise they are built only after the sampler said yes.
-        let eager = config.on_start.is_some() || parent.span().span_context().is_sampled();
+        // Attributes go into the builder (where samplers see them, and the SDK takes the Vec as is,
+        // with room for the attributes set at the end) when a hook needs them or the span will most
+        // likely record: a sampled parent under the usual parent-based sampling, or, for a root span,
+        // the previous root span recorded (the sampler's decisions rarely flip from one root to the
+        // next: always on, always off, or a small ratio). Otherwise they are built only after the
+        // sampler said yes, and a wrong guess costs one set of attributes built in vain.
+        let (is_root, parent_sampled) = {
+            let span = parent.span();
+            let sc = span.span_context();
+            (!sc.is_valid(), sc.is_sampled())
+        };
+        let eager = config.on_start.is_some()
+            || parent_sampled
+            || (is_root && self.inner.roots_record.load(Ordering::Relaxed));
         if eager {
             let mut attrs = Vec::with_capacity(8);
             if let Some(f) = deferred.take() {
@@ -165,6 +179,13 @@ impl Instrumentation {
         }
         builder.name = name;
         let mut span = self.tracer().build_with_context(builder, &parent);
+        if is_root {
+            let recording = opentelemetry::trace::Span::is_recording(&span);
+            // Written only on a change, so threads starting spans do not fight over the cache line.
+            if recording != self.inner.roots_record.load(Ordering::Relaxed) {
+                self.inner.roots_record.store(recording, Ordering::Relaxed);
+            }
+        }
         if let Some(f) = deferred
             && opentelemetry::trace::Span::is_recording(&span)
         {

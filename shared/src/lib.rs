@@ -27,6 +27,7 @@ pub mod propagation;
 pub mod record;
 pub mod sanitize;
 pub mod semconv;
+pub mod span_name;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -23,31 +23,51 @@
 //! assert_eq!(received.span().span_context().span_id(), SpanId::from(2u64));
 //! ```
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::SpanContext;
+
+mod w3c;
+
+pub use w3c::W3cTraceContext;
 
 /// The propagator an adapter injects and extracts with.
 ///
 /// ```
 /// use opentelemetry_sdk::propagation::TraceContextPropagator;
-/// use tracewire_shared::propagation::Propagator;
+/// use tracewire_shared::propagation::{Propagator, W3cTraceContext};
 ///
 /// let global = Propagator::global(); // the default
 /// let explicit = Propagator::new(TraceContextPropagator::new());
-/// # let _ = (global, explicit);
+/// let fastest = Propagator::new(W3cTraceContext::new());
+/// # let _ = (global, explicit, fastest);
 /// ```
 #[derive(Clone, Default)]
-pub struct Propagator(Option<Arc<dyn TextMapPropagator + Send + Sync>>);
+pub struct Propagator(Kind);
+
+#[derive(Clone, Default)]
+enum Kind {
+    #[default]
+    Global,
+    /// [`W3cTraceContext`], known by type so HTTP headers are written without a `String`.
+    W3c,
+    Custom(Arc<dyn TextMapPropagator + Send + Sync>),
+}
 
 impl fmt::Debug for Propagator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some(p) => f.debug_tuple("Propagator").field(p).finish(),
-            None => f.write_str("Propagator(global)"),
+            Kind::Global => f.write_str("Propagator(global)"),
+            Kind::W3c => f
+                .debug_tuple("Propagator")
+                .field(&W3cTraceContext::new())
+                .finish(),
+            Kind::Custom(p) => f.debug_tuple("Propagator").field(p).finish(),
         }
     }
 }
@@ -55,18 +75,22 @@ impl fmt::Debug for Propagator {
 impl Propagator {
     /// Uses whatever propagator is installed globally at the time of each call.
     pub fn global() -> Self {
-        Self(None)
+        Self(Kind::Global)
     }
 
     /// Uses `propagator`, ignoring the global one.
-    pub fn new(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        Self(Some(Arc::new(propagator)))
+    pub fn new<P: TextMapPropagator + Send + Sync + 'static>(propagator: P) -> Self {
+        if TypeId::of::<P>() == TypeId::of::<W3cTraceContext>() {
+            return Self(Kind::W3c);
+        }
+        Self(Kind::Custom(Arc::new(propagator)))
     }
 
     fn with<T: Default>(&self, f: impl FnOnce(&dyn TextMapPropagator) -> T) -> T {
         match &self.0 {
-            Some(p) => f(p.as_ref()),
-            None => {
+            Kind::W3c => f(&W3cTraceContext::new()),
+            Kind::Custom(p) => f(p.as_ref()),
+            Kind::Global => {
                 // The global accessor takes an FnMut; it calls it exactly once.
                 let mut f = Some(f);
                 opentelemetry::global::get_text_map_propagator(|p| f.take().map(|f| f(p)))
@@ -88,12 +112,58 @@ impl Propagator {
 
     /// [`inject`](Self::inject) into HTTP headers; values that are not valid header values are skipped.
     pub fn inject_headers(&self, cx: &Context, headers: &mut HeaderMap) {
-        self.inject(cx, &mut HeaderInjector(headers));
+        match &self.0 {
+            Kind::W3c => {
+                let span = opentelemetry::trace::TraceContextExt::span(cx);
+                write_w3c_headers(span.span_context(), headers);
+            }
+            _ => self.inject(cx, &mut HeaderInjector(headers)),
+        }
+    }
+
+    /// Injects the context of a span whose [`SpanContext`] is at hand into HTTP headers. `cx` gives
+    /// that context for propagators that need a whole [`Context`] (baggage, say); it is only built,
+    /// from `parent` and `span`, when the propagator is not [`W3cTraceContext`].
+    pub(crate) fn inject_span_headers(
+        &self,
+        span: &SpanContext,
+        cx: impl FnOnce() -> Context,
+        headers: &mut HeaderMap,
+    ) {
+        match &self.0 {
+            Kind::W3c => write_w3c_headers(span, headers),
+            _ => self.inject(&cx(), &mut HeaderInjector(headers)),
+        }
     }
 
     /// [`extract`](Self::extract) from HTTP headers; values that are not visible ASCII are ignored.
     pub fn extract_headers(&self, headers: &HeaderMap) -> Context {
         self.extract(&HeaderExtractor(headers))
+    }
+}
+
+// Validated at compile time: `from_static` at run time re-checks the name on every call.
+const TRACEPARENT: HeaderName = HeaderName::from_static(w3c::TRACEPARENT);
+const TRACESTATE: HeaderName = HeaderName::from_static(w3c::TRACESTATE);
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+/// `traceparent` (and a non-empty `tracestate`) of `sc`, straight from a fixed buffer.
+fn write_w3c_headers(sc: &SpanContext, headers: &mut HeaderMap) {
+    if !sc.is_valid() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&w3c::traceparent(sc)) {
+        headers.insert(TRACEPARENT, value);
+    }
+    let state = sc.trace_state().header();
+    if state.is_empty() {
+        // A stale value (a retried request, say) must not outlive the context it belonged to; with
+        // `traceparent` the only header, there is none to look for.
+        if headers.len() > 1 {
+            headers.remove(&TRACESTATE);
+        }
+    } else if let Ok(value) = HeaderValue::try_from(state) {
+        headers.insert(TRACESTATE, value);
     }
 }
 
@@ -119,9 +189,9 @@ impl Injector for HeaderInjector<'_> {
         // The W3C names are static (no allocation), and the propagator's String becomes the header
         // value without a copy: this runs on every outgoing request.
         let name = match key {
-            "traceparent" => HeaderName::from_static("traceparent"),
-            "tracestate" => HeaderName::from_static("tracestate"),
-            "baggage" => HeaderName::from_static("baggage"),
+            "traceparent" => TRACEPARENT,
+            "tracestate" => TRACESTATE,
+            "baggage" => BAGGAGE,
             other => match HeaderName::from_bytes(other.as_bytes()) {
                 Ok(name) => name,
                 Err(_) => return,
@@ -193,6 +263,53 @@ mod tests {
             assert_eq!(sc.span_id(), SpanId::from(0xb7ad6b7169203331u64));
             assert_eq!(sc.trace_flags(), flags);
         }
+    }
+
+    #[test]
+    fn w3c_fast_path_writes_the_sdk_headers_and_clears_a_stale_state() {
+        let ours = Propagator::new(W3cTraceContext::new());
+        let sdk = Propagator::new(TraceContextPropagator::new());
+        assert_eq!(
+            format!("{ours:?}"),
+            "Propagator(W3cTraceContext { _private: () })"
+        );
+        for flags in [TraceFlags::SAMPLED, TraceFlags::NOT_SAMPLED] {
+            let cx = context(flags, "vendor=a");
+            let (mut a, mut b) = (HeaderMap::new(), HeaderMap::new());
+            ours.inject_headers(&cx, &mut a);
+            sdk.inject_headers(&cx, &mut b);
+            assert_eq!(a, b);
+            let back = ours.extract_headers(&a);
+            let (sent, got) = (
+                cx.span().span_context().clone(),
+                back.span().span_context().clone(),
+            );
+            assert_eq!(
+                (
+                    got.trace_id(),
+                    got.span_id(),
+                    got.trace_flags(),
+                    got.trace_state().header()
+                ),
+                (
+                    sent.trace_id(),
+                    sent.span_id(),
+                    sent.trace_flags(),
+                    sent.trace_state().header()
+                )
+            );
+            assert!(got.is_remote());
+        }
+        let mut retried = HeaderMap::new();
+        retried.insert("tracestate", HeaderValue::from_static("old=1"));
+        retried.insert("x-other", HeaderValue::from_static("kept"));
+        ours.inject_headers(&context(TraceFlags::SAMPLED, ""), &mut retried);
+        assert!(!retried.contains_key("tracestate"));
+        assert_eq!(retried["x-other"], "kept");
+        assert!(retried.contains_key("traceparent"));
+        let mut untouched = HeaderMap::new();
+        ours.inject_headers(&Context::new(), &mut untouched);
+        assert!(untouched.is_empty());
     }
 
     #[test]

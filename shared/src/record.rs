@@ -7,7 +7,10 @@
 //! `tracewire.cancelled = true` and no error status: the caller chose to stop, nothing failed.
 //!
 //! When the sampler drops a span, nothing beyond the sampling check happens: the attribute closure is
-//! never called and no attribute is built.
+//! not called and no attribute is built. The exception is a guess gone wrong: when the span's parent
+//! is sampled, or it has none and the previous root span recorded, the attributes are built up front
+//! (where samplers see them, and the SDK takes them without copying), and a sampler that then says no
+//! has cost one set of attributes.
 //!
 //! ```
 //! use opentelemetry::KeyValue;
@@ -39,6 +42,7 @@ use opentelemetry::trace::{Link, Span, SpanContext, SpanKind, Status, TraceConte
 use opentelemetry::{Context, KeyValue, Value};
 
 use crate::config::{Domain, EndHook, StabilityMode};
+use crate::propagation::Propagator;
 use crate::semconv;
 
 /// What to start: kind, name, parent and links.
@@ -408,6 +412,31 @@ impl OperationSpan {
         match self.span_context() {
             Some(sc) if sc.is_valid() => self.parent.with_remote_span_context(sc.clone()),
             _ => self.parent.clone(),
+        }
+    }
+
+    /// Injects [`context`](Self::context) into outgoing HTTP headers through `propagator`. With
+    /// [`W3cTraceContext`](crate::propagation::W3cTraceContext) the headers are written from the span
+    /// context directly, without building that context.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use tracewire_shared::propagation::{Propagator, W3cTraceContext};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain, record::SpanRequest};
+    ///
+    /// let provider = SdkTracerProvider::builder().build();
+    /// let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "example", "0", Domain::Http);
+    /// let span = inst.start(SpanRequest::client("GET"), |_| {});
+    /// let mut headers = HeaderMap::new();
+    /// span.inject_headers(&Propagator::new(W3cTraceContext::new()), &mut headers);
+    /// assert!(headers["traceparent"].to_str().unwrap().ends_with("-01"));
+    /// span.end_ok();
+    /// ```
+    pub fn inject_headers(&self, propagator: &Propagator, headers: &mut http::HeaderMap) {
+        match self.span_context().filter(|sc| sc.is_valid()) {
+            Some(sc) => propagator.inject_span_headers(sc, || self.context(), headers),
+            None => propagator.inject_headers(&self.parent, headers),
         }
     }
 

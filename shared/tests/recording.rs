@@ -389,3 +389,81 @@ fn disabled_span_context_is_the_parent() {
     assert!(!span.is_recording());
     assert!(!span.context().has_active_span());
 }
+
+/// Samples while `on`, and remembers how many attributes it was shown at each decision.
+#[derive(Clone, Debug)]
+struct Switch {
+    on: Arc<AtomicBool>,
+    shown: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl opentelemetry_sdk::trace::ShouldSample for Switch {
+    fn should_sample(
+        &self,
+        _: Option<&Context>,
+        _: opentelemetry::trace::TraceId,
+        _: &str,
+        _: &opentelemetry::trace::SpanKind,
+        attributes: &[KeyValue],
+        _: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        self.shown.lock().unwrap().push(attributes.len());
+        let decision = if self.on.load(Ordering::SeqCst) {
+            opentelemetry_sdk::trace::SamplingDecision::RecordAndSample
+        } else {
+            opentelemetry_sdk::trace::SamplingDecision::Drop
+        };
+        opentelemetry_sdk::trace::SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+#[test]
+fn root_spans_build_attributes_up_front_after_a_recorded_root() {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let switch = Switch {
+        on: Arc::new(AtomicBool::new(true)),
+        shown: Arc::default(),
+    };
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(switch.clone())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let i = Instrumentation::new(
+        tracewire_shared::Config::new().with_tracer_provider(provider),
+        "test",
+        "0",
+        Domain::Database,
+    );
+    let built = AtomicUsize::new(0);
+    let start = || {
+        i.start(SpanRequest::client("op"), |a| {
+            built.fetch_add(1, Ordering::SeqCst);
+            a.push(KeyValue::new("k", "v"));
+        })
+        .end_ok()
+    };
+    // No root recorded yet: the sampler decides first, the attributes follow.
+    start();
+    // The previous root recorded: the sampler sees the attributes.
+    start();
+    // A wrong guess builds them in vain once; the next root is deferred again.
+    switch.on.store(false, Ordering::SeqCst);
+    start();
+    start();
+    assert_eq!(*switch.shown.lock().unwrap(), [0, 1, 1, 0]);
+    assert_eq!(built.load(Ordering::SeqCst), 3);
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(
+            attr_str(span, "k").as_deref(),
+            Some("v"),
+            "same attributes either way"
+        );
+        assert_eq!(span.attributes.len(), 1);
+    }
+}

@@ -23,7 +23,7 @@ pub(crate) struct Client {
 #[derive(Debug)]
 pub(crate) struct Operation {
     client: Arc<Client>,
-    op: DbOperation,
+    op: DbOperation<'static>,
 }
 
 impl Client {
@@ -95,10 +95,11 @@ impl Client {
         (rendered, Some(self.operation(op)))
     }
 
-    fn operation(self: &Arc<Self>, op: DbOperation) -> Operation {
+    fn operation(self: &Arc<Self>, op: DbOperation<'_>) -> Operation {
+        // Kept in the connection's instrumentation until diesel reports the finish.
         Operation {
             client: self.clone(),
-            op,
+            op: op.into_owned(),
         }
     }
 }

@@ -98,19 +98,13 @@ impl InstrumentedChannel {
     ) -> lapin::Result<InstrumentedPublisherConfirm> {
         let shared = &self.telemetry.shared;
         let timer = Timer::start(shared.metrics_enabled());
-        let destination = shared_str(destination::producer(
-            exchange.as_str(),
-            routing_key.as_str(),
-        ));
-        let request = SpanRequest::new(
-            SpanKind::Producer,
-            format!("publish {}", destination.as_str()),
-        );
+        let destination = shared.published_to(exchange.as_str(), routing_key.as_str());
+        let request = SpanRequest::new(SpanKind::Producer, destination.span_name());
         let span = shared.inst.start(request, |attrs| {
             shared.push_common(attrs, messaging::SEND, operation::PUBLISH);
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_DESTINATION_NAME,
-                destination.clone(),
+                destination.name().clone(),
             ));
             push_message_attributes(
                 attrs,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use opentelemetry::trace::{SpanKind, TraceContextExt};
-use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry::{Context, KeyValue};
 use tracewire_shared::Config;
 use tracewire_shared::context::{self, FutureExt};
 use tracewire_shared::metrics::Timer;
@@ -17,8 +17,8 @@ use tracewire_shared::semconv::{self, messaging};
 
 use crate::carrier;
 use crate::channel::push_message_attributes;
-use crate::destination;
-use crate::telemetry::{Shared, failure, operation, shared_str};
+use crate::destinations::Destination;
+use crate::telemetry::{Shared, failure, operation};
 
 /// How a delivery was settled (`tracewire.messaging.outcome`).
 mod outcome {
@@ -93,7 +93,7 @@ struct Settlement {
 struct Pending {
     span: OperationSpan,
     timer: Timer,
-    destination: StringValue,
+    destination: Arc<Destination>,
     failure: Option<(String, String)>,
 }
 
@@ -135,33 +135,26 @@ impl InstrumentedDelivery {
         } else {
             &creation
         };
-        let destination = shared_str(destination::consumer(
+        let destination = shared.processed_from(
             delivery.exchange.as_str(),
             delivery.routing_key.as_str(),
             queue,
-        ));
-        let request = SpanRequest::new(
-            SpanKind::Consumer,
-            format!("process {}", destination.as_str()),
-        )
-        .with_parent(parent)
-        .with_link(creation.span().span_context().clone(), Vec::new());
+        );
+        let request = SpanRequest::new(SpanKind::Consumer, destination.span_name())
+            .with_parent(parent)
+            .with_link(creation.span().span_context().clone(), Vec::new());
         let span = shared.inst.start(request, |attrs| {
             shared.push_common(attrs, messaging::PROCESS, operation::PROCESS);
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_DESTINATION_NAME,
-                destination.clone(),
+                destination.name().clone(),
             ));
             push_delivery_attributes(attrs, config, &delivery);
         });
         if let Some(metrics) = shared.metrics() {
-            let attrs = shared.metric_attributes(
-                Some(messaging::PROCESS),
-                operation::PROCESS,
-                Some(&destination),
-                None,
-            );
-            metrics.consumed_messages.add(1, &attrs);
+            metrics
+                .consumed_messages
+                .add(1, &destination.metric_attributes(None));
         }
         let context = span.context();
         Self {
@@ -323,14 +316,9 @@ impl Settlement {
         }
     }
 
-    fn record_duration(&self, timer: &Timer, destination: &StringValue, error_type: Option<&str>) {
+    fn record_duration(&self, timer: &Timer, destination: &Destination, error_type: Option<&str>) {
         if let (Some(metrics), Some(secs)) = (self.shared.metrics(), timer.elapsed_secs()) {
-            let attrs = self.shared.metric_attributes(
-                Some(messaging::PROCESS),
-                operation::PROCESS,
-                Some(destination),
-                error_type,
-            );
+            let attrs = destination.metric_attributes(error_type);
             metrics.process_duration.record(secs, &attrs);
         }
     }

@@ -14,11 +14,30 @@ use tracewire_shared::semconv::messaging::AMQ_DEFAULT;
 /// assert_eq!(producer("", ""), "amq.default");
 /// ```
 pub fn producer(exchange: &str, routing_key: &str) -> String {
-    match (exchange.is_empty(), routing_key.is_empty()) {
-        (true, true) => AMQ_DEFAULT.to_owned(),
-        (false, true) => exchange.to_owned(),
-        (true, false) => routing_key.to_owned(),
-        (false, false) => format!("{exchange}:{routing_key}"),
+    let mut name = String::with_capacity(exchange.len() + routing_key.len() + 1);
+    write_producer(&mut name, exchange, routing_key);
+    name
+}
+
+/// [`producer`], appended to `out`.
+pub(crate) fn write_producer(out: &mut String, exchange: &str, routing_key: &str) {
+    write_joined(out, [exchange, routing_key]);
+}
+
+/// The non-empty `parts` joined by `:`, or `amq.default` when all are empty.
+fn write_joined<const N: usize>(out: &mut String, parts: [&str; N]) {
+    let start = out.len();
+    for part in parts {
+        if part.is_empty() {
+            continue;
+        }
+        if out.len() > start {
+            out.push(':');
+        }
+        out.push_str(part);
+    }
+    if out.len() == start {
+        out.push_str(AMQ_DEFAULT);
     }
 }
 
@@ -34,21 +53,15 @@ pub fn producer(exchange: &str, routing_key: &str) -> String {
 /// assert_eq!(consumer("", "", ""), "amq.default");
 /// ```
 pub fn consumer(exchange: &str, routing_key: &str, queue: &str) -> String {
-    let queue = if queue == routing_key { "" } else { queue };
     let mut name = String::with_capacity(exchange.len() + routing_key.len() + queue.len() + 2);
-    for part in [exchange, routing_key, queue] {
-        if part.is_empty() {
-            continue;
-        }
-        if !name.is_empty() {
-            name.push(':');
-        }
-        name.push_str(part);
-    }
-    if name.is_empty() {
-        name.push_str(AMQ_DEFAULT);
-    }
+    write_consumer(&mut name, exchange, routing_key, queue);
     name
+}
+
+/// [`consumer`], appended to `out`.
+pub(crate) fn write_consumer(out: &mut String, exchange: &str, routing_key: &str, queue: &str) {
+    let queue = if queue == routing_key { "" } else { queue };
+    write_joined(out, [exchange, routing_key, queue]);
 }
 
 #[cfg(test)]

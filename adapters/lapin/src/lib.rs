@@ -50,6 +50,7 @@ mod channel;
 mod consumer;
 mod delivery;
 pub mod destination;
+mod destinations;
 mod get;
 mod publish;
 mod runner;

@@ -7,18 +7,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use lapin::{Confirmation, PublisherConfirm};
-use opentelemetry::StringValue;
 use tracewire_shared::metrics::Timer;
 use tracewire_shared::record::{Failure, OperationSpan};
-use tracewire_shared::semconv::messaging;
 
-use crate::telemetry::{Shared, amqp_error_type, failure, operation};
+use crate::destinations::Destination;
+use crate::telemetry::{Shared, amqp_error_type, failure};
 
 /// The publish span and what its metrics need, until the publish completes.
 pub(crate) struct PublishOperation {
     span: OperationSpan,
     timer: Timer,
-    destination: StringValue,
+    destination: Arc<Destination>,
     shared: Arc<Shared>,
 }
 
@@ -26,7 +25,7 @@ impl PublishOperation {
     pub(crate) fn new(
         span: OperationSpan,
         timer: Timer,
-        destination: StringValue,
+        destination: Arc<Destination>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
@@ -40,12 +39,7 @@ impl PublishOperation {
     /// `messaging.client.sent.messages`: counted when the message was handed to lapin (or failed).
     pub(crate) fn count_sent(&self, error_type: Option<&str>) {
         if let Some(metrics) = self.shared.metrics() {
-            let attrs = self.shared.metric_attributes(
-                Some(messaging::SEND),
-                operation::PUBLISH,
-                Some(&self.destination),
-                error_type,
-            );
+            let attrs = self.destination.metric_attributes(error_type);
             metrics.sent_messages.add(1, &attrs);
         }
     }
@@ -53,12 +47,9 @@ impl PublishOperation {
     /// Ends the span and records `messaging.client.operation.duration`.
     pub(crate) fn finish(self, failure: Option<Failure<'_>>) {
         if let (Some(metrics), Some(secs)) = (self.shared.metrics(), self.timer.elapsed_secs()) {
-            let attrs = self.shared.metric_attributes(
-                Some(messaging::SEND),
-                operation::PUBLISH,
-                Some(&self.destination),
-                failure.as_ref().map(Failure::error_type),
-            );
+            let attrs = self
+                .destination
+                .metric_attributes(failure.as_ref().map(Failure::error_type));
             metrics.operation_duration.record(secs, &attrs);
         }
         match failure {

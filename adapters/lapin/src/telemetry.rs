@@ -13,6 +13,8 @@ use tracewire_shared::record::Failure;
 use tracewire_shared::semconv::{self, messaging};
 use tracewire_shared::{Config, Instrumentation};
 
+use crate::destination;
+use crate::destinations::{Destination, Destinations};
 use crate::{InstrumentedChannel, InstrumentedConsumer};
 
 /// The instrumentation settings for lapin: a [`Config`] (providers, propagator, hooks, opt-ins) and
@@ -190,6 +192,8 @@ impl LapinTelemetryBuilder {
                 metrics: OnceLock::new(),
                 server: self.server,
                 server_attributes,
+                published: Destinations::new(messaging::SEND, operation::PUBLISH),
+                processed: Destinations::new(messaging::PROCESS, operation::PROCESS),
             }),
         }
     }
@@ -201,6 +205,8 @@ pub(crate) struct Shared {
     metrics: OnceLock<MessagingMetrics>,
     server: Option<(String, u16)>,
     server_attributes: Vec<KeyValue>,
+    published: Destinations,
+    processed: Destinations,
 }
 
 /// `messaging.operation.name` values.
@@ -247,6 +253,25 @@ impl Shared {
             operation_name,
         ));
         attrs.extend(self.server_attributes.iter().cloned());
+    }
+
+    /// The destination a message published to `exchange` with `routing_key` goes to.
+    pub(crate) fn published_to(&self, exchange: &str, routing_key: &str) -> Arc<Destination> {
+        self.published.get(self, |name| {
+            destination::write_producer(name, exchange, routing_key);
+        })
+    }
+
+    /// The destination a message delivered from `exchange` with `routing_key` to `queue` came from.
+    pub(crate) fn processed_from(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        queue: &str,
+    ) -> Arc<Destination> {
+        self.processed.get(self, |name| {
+            destination::write_consumer(name, exchange, routing_key, queue);
+        })
     }
 
     /// Low-cardinality metric attributes.

@@ -12,7 +12,11 @@ use tracewire_shared::semconv::ERROR_TYPE_OTHER;
 const MAX_CODE_LEN: usize = 64;
 
 /// Ends `op` for the reply of one command.
-pub(crate) fn end_value(op: DbOperation, client: &DbClient, result: &redis::RedisResult<Value>) {
+pub(crate) fn end_value(
+    op: DbOperation<'_>,
+    client: &DbClient,
+    result: &redis::RedisResult<Value>,
+) {
     match result {
         Ok(Value::ServerError(err)) => end_server_error(op, client, err),
         Ok(_) => op.end_ok(),
@@ -23,7 +27,7 @@ pub(crate) fn end_value(op: DbOperation, client: &DbClient, result: &redis::Redi
 /// Ends `op` for the replies of a pipeline: the first server error among them (inside the `EXEC`
 /// reply for a transaction) fails the span, as it fails `query_async` unless errors are ignored.
 pub(crate) fn end_values(
-    op: DbOperation,
+    op: DbOperation<'_>,
     client: &DbClient,
     result: &redis::RedisResult<Vec<Value>>,
 ) {
@@ -48,7 +52,7 @@ fn first_server_error(values: &[Value]) -> Option<&ServerError> {
     })
 }
 
-fn end_server_error(op: DbOperation, client: &DbClient, err: &ServerError) {
+fn end_server_error(op: DbOperation<'_>, client: &DbClient, err: &ServerError) {
     let code = bounded_code(err.code());
     let message = if op.is_recording() {
         client.sanitize_message(&err.to_string())
@@ -58,7 +62,7 @@ fn end_server_error(op: DbOperation, client: &DbClient, err: &ServerError) {
     op.end_error(&Failure::new(code, message).with_db_status_code(code));
 }
 
-fn end_redis_error(op: DbOperation, client: &DbClient, err: &RedisError) {
+fn end_redis_error(op: DbOperation<'_>, client: &DbClient, err: &RedisError) {
     let message = if op.is_recording() {
         client.sanitize_message(&err.to_string())
     } else {

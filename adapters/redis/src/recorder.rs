@@ -162,7 +162,7 @@ impl Recorder {
         &self,
         args: impl CommandArgs<'a>,
         text: impl FnOnce() -> String + 'a,
-    ) -> (DbOperation, Cow<'static, str>) {
+    ) -> (DbOperation<'_>, Cow<'static, str>) {
         let mut peek = args;
         let first = peek.next().unwrap_or_default();
         let name = command_name(first);
@@ -179,14 +179,14 @@ impl Recorder {
     }
 
     /// Starts the span of a [`Cmd`].
-    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> (DbOperation, Cow<'static, str>) {
+    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> (DbOperation<'_>, Cow<'static, str>) {
         let max = self.max_text_len();
         self.start_args(cmd_args(cmd), move || cmd_text(cmd, max))
     }
 
     /// Starts the span of one packed command.
     #[cfg(feature = "sync")]
-    pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation, Cow<'static, str>) {
+    pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation<'_>, Cow<'static, str>) {
         let max = self.max_text_len();
         let args = resp::commands(packed).next().unwrap_or_default();
         let text_args = args.clone();
@@ -197,7 +197,7 @@ impl Recorder {
     /// only asked for then.
     pub(crate) fn end_cmd<'a>(
         &self,
-        op: DbOperation,
+        op: DbOperation<'_>,
         name: &str,
         second_arg: impl FnOnce() -> Option<&'a [u8]>,
         result: &redis::RedisResult<Value>,
@@ -234,7 +234,7 @@ impl Recorder {
 
     /// Starts the span of a [`Pipeline`](redis::Pipeline) (async connections hand over the pipeline itself).
     #[cfg(feature = "tokio")]
-    pub(crate) fn start_pipeline(&self, pipeline: &Pipeline) -> (DbOperation, PipelineShape) {
+    pub(crate) fn start_pipeline(&self, pipeline: &Pipeline) -> (DbOperation<'_>, PipelineShape) {
         let atomic = pipeline.is_transaction();
         let shape = PipelineShape::of(
             pipeline
@@ -269,7 +269,7 @@ impl Recorder {
         packed: &[u8],
         offset: usize,
         count: usize,
-    ) -> (DbOperation, PipelineShape, bool) {
+    ) -> (DbOperation<'_>, PipelineShape, bool) {
         let first_is_multi = resp::commands(packed)
             .next()
             .and_then(|mut c| c.next())
@@ -302,7 +302,7 @@ impl Recorder {
         &self,
         shape: &PipelineShape,
         text: impl FnOnce() -> String + 'a,
-    ) -> DbOperation {
+    ) -> DbOperation<'_> {
         let call = DbCall::new(shape.name.clone())
             .with_operation_name(shape.name.clone())
             .with_namespace(namespace(self.db()))
@@ -315,7 +315,7 @@ impl Recorder {
     /// order, and is only walked when the pipeline holds a `SELECT` or `RESET`.
     pub(crate) fn end_pipeline<'a, I>(
         &self,
-        op: DbOperation,
+        op: DbOperation<'_>,
         shape: &PipelineShape,
         atomic: bool,
         commands: impl FnOnce() -> I,

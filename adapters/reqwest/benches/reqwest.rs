@@ -15,12 +15,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Extensions;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use tracewire_reqwest::OtelMiddleware;
 use tracewire_shared::Config;
+use tracewire_shared::propagation::W3cTraceContext;
 use tracewire_shared::testing::NoopExporter;
 
 fn otel(sampled: bool) -> OtelMiddleware {
@@ -38,7 +38,7 @@ fn config(sampled: bool) -> Config {
         .build();
     Config::new()
         .with_tracer_provider(provider)
-        .with_propagator(TraceContextPropagator::new())
+        .with_propagator(W3cTraceContext::new())
 }
 
 /// Answers every request itself: the end of the chain without a network.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, Method, Version};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
+use tracewire_shared::cache::StatementCache;
 use url::{Host, Url};
 
 /// The methods the semantic conventions know (RFC 9110, PATCH, QUERY).
@@ -73,6 +74,29 @@ impl KnownMethods {
             _ => Cow::Owned(name.to_owned()),
         };
         MethodName::Known(value)
+    }
+}
+
+/// `server.address` values by URL host, so the hosts a client keeps calling are neither formatted
+/// (IP addresses) nor copied (domains) again on every request.
+#[derive(Debug)]
+pub(crate) struct ServerAddresses(StatementCache<StringValue>);
+
+impl ServerAddresses {
+    /// Distinct hosts kept; a client calling more falls back to building the value per request.
+    const CAPACITY: usize = 256;
+
+    pub(crate) fn new() -> Self {
+        Self(StatementCache::new(Self::CAPACITY))
+    }
+
+    /// The `server.address` of `url`.
+    pub(crate) fn of(&self, url: &Url) -> Option<StringValue> {
+        let host = url.host_str()?;
+        let address = self.0.get_or_insert_with(host, |_| {
+            server_address(url).unwrap_or_else(|| host.to_owned().into())
+        });
+        Some(StringValue::clone(&address))
     }
 }
 

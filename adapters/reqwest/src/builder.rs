@@ -9,7 +9,7 @@ use tracewire_shared::semconv;
 use tracewire_shared::{Config, Instrumentation};
 
 use crate::OtelMiddleware;
-use crate::attributes::{CapturedHeader, KnownMethods};
+use crate::attributes::{CapturedHeader, KnownMethods, ServerAddresses};
 use crate::exchange::{Core, ExcludeFn, RequestHook, ResponseHook, SpanNameFn};
 
 /// Builds an [`OtelMiddleware`].
@@ -228,6 +228,7 @@ impl OtelMiddlewareBuilder {
                 on_response: self.on_response,
                 known_methods: self.known_methods,
                 user_agent,
+                addresses: ServerAddresses::new(),
             }),
         }
     }

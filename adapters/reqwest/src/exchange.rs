@@ -17,10 +17,9 @@ use tracewire_shared::semconv;
 use url::Url;
 
 use crate::attributes::{
-    CapturedHeader, KnownMethods, MethodName, protocol_version, server_address, server_port,
+    CapturedHeader, KnownMethods, MethodName, ServerAddresses, protocol_version, server_port,
 };
 use crate::error::TransportError;
-use tracewire_shared::propagation::HeaderInjector;
 
 pub(crate) type ExcludeFn = dyn Fn(&Request) -> bool + Send + Sync;
 pub(crate) type SpanNameFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
@@ -41,6 +40,7 @@ pub(crate) struct Core {
     pub(crate) on_response: Option<Arc<ResponseHook>>,
     pub(crate) known_methods: KnownMethods,
     pub(crate) user_agent: bool,
+    pub(crate) addresses: ServerAddresses,
 }
 
 impl std::fmt::Debug for Core {
@@ -138,7 +138,7 @@ impl Core {
         let url = request.url();
         // Computed at most once, and only if the span records or metrics need it.
         let address = std::cell::OnceCell::new();
-        let address = || address.get_or_init(|| server_address(url)).clone();
+        let address = || address.get_or_init(|| self.addresses.of(url)).clone();
         let port = server_port(url);
         let mut span = self.inst.start(span_request, |attrs| {
             attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.value()));
@@ -214,9 +214,7 @@ impl Core {
 
         let url = recording.then(|| request.url().clone());
         // Injected whether or not the span records: the server must see the sampling decision.
-        config
-            .propagator()
-            .inject(&span.context(), &mut HeaderInjector(request.headers_mut()));
+        span.inject_headers(config.propagator(), request.headers_mut());
 
         Some(InFlight {
             core: Arc::clone(self),

@@ -14,7 +14,7 @@ use sqlx_core::transaction::TransactionManager;
 
 use crate::InstrumentedDatabase;
 use crate::instruments::{Instruments, Lease};
-use crate::operation::instrumented_executor_methods;
+use crate::operation::{InstrumentsRef, instrumented_executor_methods};
 use crate::transaction::InstrumentedTransaction;
 
 /// A database connection whose queries are traced: what `&mut *conn` and `&mut *tx` give.
@@ -79,8 +79,8 @@ where
         &mut self.conn
     }
 
-    fn parts(&mut self) -> (&Arc<Instruments>, &mut DB::Connection) {
-        (&self.inst, &mut self.conn)
+    fn parts(&mut self) -> (InstrumentsRef<'_>, &mut DB::Connection) {
+        (InstrumentsRef::Borrowed(&self.inst), &mut self.conn)
     }
 
     /// Begins a transaction on this connection (a savepoint when already in one), like

@@ -91,7 +91,7 @@ impl Instruments {
     /// Ends `op` from the operation's result, counting a pool timeout among its failures.
     pub(crate) fn finish<DB: InstrumentedDatabase, T>(
         &self,
-        op: DbOperation,
+        op: DbOperation<'_>,
         result: &Result<T, Error>,
         rows: impl FnOnce(&T) -> Option<u64>,
     ) {
@@ -102,7 +102,7 @@ impl Instruments {
     }
 
     /// Ends `op` as failed with `error`.
-    pub(crate) fn fail<DB: InstrumentedDatabase>(&self, op: DbOperation, error: &Error) {
+    pub(crate) fn fail<DB: InstrumentedDatabase>(&self, op: DbOperation<'_>, error: &Error) {
         if let (Error::PoolTimedOut, Some(metrics)) = (error, self.pool()) {
             metrics.timeouts.add(1, metrics.attributes());
         }

@@ -2,6 +2,7 @@
 //! stream wrapped so the span ends when it completes, fails, or is dropped unfinished.
 
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,24 +17,48 @@ use crate::InstrumentedDatabase;
 use crate::execute::Captured;
 use crate::instruments::Instruments;
 
-fn start<'q, DB: InstrumentedDatabase, E: Execute<'q, DB>>(
-    inst: &Instruments,
+/// How a traced future reaches the pool's instruments. A connection executor is borrowed for as long
+/// as its futures live, so they borrow the instruments (and the operation borrows its client) at no
+/// cost; sqlx's pool futures outlive the `&Pool` they came from, so the pool's hold a handle.
+pub(crate) enum InstrumentsRef<'a> {
+    Borrowed(&'a Instruments),
+    Shared(Arc<Instruments>),
+}
+
+impl Deref for InstrumentsRef<'_> {
+    type Target = Instruments;
+
+    fn deref(&self) -> &Instruments {
+        match self {
+            Self::Borrowed(inst) => inst,
+            Self::Shared(inst) => inst,
+        }
+    }
+}
+
+fn start<'e, 'q, DB: InstrumentedDatabase, E: Execute<'q, DB>>(
+    inst: &InstrumentsRef<'e>,
     query: E,
-) -> (DbOperation, Captured<DB>) {
+) -> (DbOperation<'e>, Captured<DB>) {
     let captured = Captured::new(query);
     // Registers the pool gauges on the first operation.
     let _ = inst.pool();
-    let op = inst.client.sql_with(captured.text(), None, false);
+    let op = match inst {
+        InstrumentsRef::Borrowed(inst) => inst.client.sql_with(captured.text(), None, false),
+        InstrumentsRef::Shared(inst) => inst
+            .client
+            .sql_with(captured.text(), None, false)
+            .into_owned(),
+    };
     (op, captured)
 }
 
 fn traced_future<'e, DB: InstrumentedDatabase, T: Send + 'e>(
-    inst: &Arc<Instruments>,
-    op: DbOperation,
+    inst: InstrumentsRef<'e>,
+    op: DbOperation<'e>,
     inner: BoxFuture<'e, Result<T, Error>>,
     rows: fn(&T) -> Option<u64>,
 ) -> BoxFuture<'e, Result<T, Error>> {
-    let inst = inst.clone();
     // Dropping this future before it completes drops `op`, which ends the span as cancelled.
     Box::pin(async move {
         let result = inner.await;
@@ -46,8 +71,8 @@ fn traced_future<'e, DB: InstrumentedDatabase, T: Send + 'e>(
 /// the stream is dropped half-read (cancelled).
 pub(crate) struct TracedStream<'e, DB, T> {
     inner: BoxStream<'e, Result<T, Error>>,
-    op: Option<DbOperation>,
-    inst: Arc<Instruments>,
+    op: Option<DbOperation<'e>>,
+    inst: InstrumentsRef<'e>,
     rows: u64,
     is_row: Option<fn(&T) -> bool>,
     _db: PhantomData<fn() -> DB>,
@@ -86,15 +111,15 @@ impl<DB: InstrumentedDatabase, T> Stream for TracedStream<'_, DB, T> {
 }
 
 fn traced_stream<'e, DB: InstrumentedDatabase, T: Send + 'e>(
-    inst: &Arc<Instruments>,
-    op: DbOperation,
+    inst: InstrumentsRef<'e>,
+    op: DbOperation<'e>,
     inner: BoxStream<'e, Result<T, Error>>,
     is_row: Option<fn(&T) -> bool>,
 ) -> BoxStream<'e, Result<T, Error>> {
     Box::pin(TracedStream::<DB, T> {
         inner,
         op: Some(op),
-        inst: inst.clone(),
+        inst,
         rows: 0,
         is_row,
         _db: PhantomData,
@@ -102,7 +127,7 @@ fn traced_stream<'e, DB: InstrumentedDatabase, T: Send + 'e>(
 }
 
 pub(crate) fn execute<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxFuture<'e, Result<<X::Database as Database>::QueryResult, Error>>
@@ -113,12 +138,12 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_future::<X::Database, _>(inst, op, exec.execute(query), |_| None)
 }
 
 pub(crate) fn execute_many<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxStream<'e, Result<<X::Database as Database>::QueryResult, Error>>
@@ -129,12 +154,12 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_stream::<X::Database, _>(inst, op, exec.execute_many(query), None)
 }
 
 pub(crate) fn fetch<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxStream<'e, Result<<X::Database as Database>::Row, Error>>
@@ -145,13 +170,13 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_stream::<X::Database, _>(inst, op, exec.fetch(query), Some(|_| true))
 }
 
 #[allow(clippy::type_complexity)]
 pub(crate) fn fetch_many<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxStream<
@@ -165,7 +190,7 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_stream::<X::Database, _>(
         inst,
         op,
@@ -175,7 +200,7 @@ where
 }
 
 pub(crate) fn fetch_all<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxFuture<'e, Result<Vec<<X::Database as Database>::Row>, Error>>
@@ -186,14 +211,14 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_future::<X::Database, _>(inst, op, exec.fetch_all(query), |rows| {
         Some(rows.len() as u64)
     })
 }
 
 pub(crate) fn fetch_one<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxFuture<'e, Result<<X::Database as Database>::Row, Error>>
@@ -204,12 +229,12 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_future::<X::Database, _>(inst, op, exec.fetch_one(query), |_| Some(1))
 }
 
 pub(crate) fn fetch_optional<'c, 'e, 'q, X, E>(
-    inst: &Arc<Instruments>,
+    inst: InstrumentsRef<'e>,
     exec: X,
     query: E,
 ) -> BoxFuture<'e, Result<Option<<X::Database as Database>::Row>, Error>>
@@ -220,7 +245,7 @@ where
     X::Database: InstrumentedDatabase,
     E: 'q + Execute<'q, X::Database>,
 {
-    let (op, query) = start::<X::Database, E>(inst, query);
+    let (op, query) = start::<X::Database, E>(&inst, query);
     traced_future::<X::Database, _>(inst, op, exec.fetch_optional(query), |row| {
         Some(u64::from(row.is_some()))
     })
@@ -228,7 +253,7 @@ where
 
 /// Implements every [`Executor`] method by forwarding to the same method of the wrapped executor
 /// through the helpers above (so sqlx's own behaviour per method is kept). `$s.parts()` gives the
-/// instruments and the wrapped executor.
+/// instruments (an [`InstrumentsRef`]) and the wrapped executor.
 macro_rules! instrumented_executor_methods {
     ($s:ident) => {
         fn execute<'e, 'q: 'e, E>(

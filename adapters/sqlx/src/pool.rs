@@ -12,7 +12,7 @@ use crate::InstrumentedDatabase;
 use crate::builder::InstrumentedPoolBuilder;
 use crate::connection::{InstrumentedPoolConnection, begin_on, begin_text};
 use crate::instruments::{Instruments, Observe};
-use crate::operation::instrumented_executor_methods;
+use crate::operation::{InstrumentsRef, instrumented_executor_methods};
 use crate::transaction::InstrumentedTransaction;
 
 /// A [`sqlx::Pool`] whose every query is one OpenTelemetry CLIENT span, with the
@@ -135,8 +135,11 @@ impl<DB: InstrumentedDatabase> InstrumentedPool<DB> {
         self.state.inst.pool_name()
     }
 
-    fn parts(&self) -> (&Arc<Instruments>, &Pool<DB>) {
-        (&self.state.inst, &self.state.pool)
+    fn parts(&self) -> (InstrumentsRef<'static>, &Pool<DB>) {
+        (
+            InstrumentsRef::Shared(self.state.inst.clone()),
+            &self.state.pool,
+        )
     }
 
     /// Checks a connection out of the pool, like [`Pool::acquire`]; records

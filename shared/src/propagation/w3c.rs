@@ -1,0 +1,289 @@
+//! W3C Trace Context (`traceparent`, `tracestate`), written and read byte by byte.
+//!
+//! The SDK's `TraceContextPropagator` formats `traceparent` through `format!` with padded hex
+//! `Display` impls and hands it over as a `String`; on an outgoing HTTP request that is most of what
+//! an unsampled span costs. [`W3cTraceContext`] produces the same header from a fixed 55-byte buffer,
+//! and [`Propagator`](super::Propagator) recognises it by type, so adapters writing HTTP headers skip
+//! the `String` and the trip through a `Context` entirely.
+//!
+//! Extraction follows the W3C Trace Context processing model exactly: lowercase hex only, version
+//! `ff` invalid, a version `00` header exactly 55 characters, a higher version's extra fields ignored
+//! only after a `-`, and all-zero trace or span ids invalid.
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+
+pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACESTATE: &str = "tracestate";
+
+/// Length of a version `00` `traceparent`: `00-` + 32 + `-` + 16 + `-` + 2.
+pub(crate) const TRACEPARENT_LEN: usize = 55;
+
+/// The W3C Trace Context propagator: `traceparent` and `tracestate`.
+///
+/// Interchangeable with the SDK's `TraceContextPropagator` (same headers out; in, it follows the
+/// specification's stricter parsing), and cheaper: pass it to
+/// [`Config::with_propagator`](crate::Config::with_propagator) and adapters write `traceparent`
+/// straight into HTTP headers without formatting. An empty `tracestate` is not sent.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::propagation::TextMapPropagator;
+/// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+/// use std::collections::HashMap;
+/// use tracewire_shared::propagation::W3cTraceContext;
+///
+/// let sc = SpanContext::new(
+///     TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128),
+///     SpanId::from(0xb7ad6b7169203331_u64),
+///     TraceFlags::SAMPLED,
+///     false,
+///     TraceState::default(),
+/// );
+/// let mut carrier = HashMap::new();
+/// W3cTraceContext::new().inject_context(&Context::new().with_remote_span_context(sc), &mut carrier);
+/// assert_eq!(carrier["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+///
+/// let cx = W3cTraceContext::new().extract(&carrier);
+/// assert_eq!(cx.span().span_context().span_id(), SpanId::from(0xb7ad6b7169203331_u64));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct W3cTraceContext {
+    _private: (),
+}
+
+impl W3cTraceContext {
+    /// The propagator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TextMapPropagator for W3cTraceContext {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let sc = span.span_context();
+        if !sc.is_valid() {
+            return;
+        }
+        let value = traceparent(sc);
+        injector.set(TRACEPARENT, value.iter().copied().map(char::from).collect());
+        let state = sc.trace_state().header();
+        if !state.is_empty() {
+            injector.set(TRACESTATE, state);
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        match extract(extractor) {
+            Some(sc) => cx.with_remote_span_context(sc),
+            None => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        static FIELDS: OnceLock<[String; 2]> = OnceLock::new();
+        FieldIter::new(FIELDS.get_or_init(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()]))
+    }
+}
+
+/// The version `00` `traceparent` of `sc`. The flags carry only the sampled bit, the one flag this
+/// version defines.
+pub(crate) fn traceparent(sc: &SpanContext) -> [u8; TRACEPARENT_LEN] {
+    let mut out = [b'-'; TRACEPARENT_LEN];
+    out[..2].copy_from_slice(b"00");
+    write_hex(&sc.trace_id().to_bytes(), &mut out[3..35]);
+    write_hex(&sc.span_id().to_bytes(), &mut out[36..52]);
+    write_hex(
+        &[(sc.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+        &mut out[53..],
+    );
+    out
+}
+
+fn write_hex(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+}
+
+/// The remote span context in `extractor`'s `traceparent` (and `tracestate`), if valid.
+fn extract(extractor: &dyn Extractor) -> Option<SpanContext> {
+    let value = extractor.get(TRACEPARENT)?.trim().as_bytes();
+    if value.len() < TRACEPARENT_LEN || [2, 35, 52].iter().any(|&at| value[at] != b'-') {
+        return None;
+    }
+    let version = hex_u8(&value[..2])?;
+    let exact = value.len() == TRACEPARENT_LEN;
+    // A future version may append fields, after a `-`; version 00 has exactly four.
+    if version == 0xff || (version == 0 && !exact) || (!exact && value[TRACEPARENT_LEN] != b'-') {
+        return None;
+    }
+    let trace_id = TraceId::from_bytes(hex_array::<16>(&value[3..35])?);
+    let span_id = SpanId::from_bytes(hex_array::<8>(&value[36..52])?);
+    let flags = TraceFlags::new(hex_u8(&value[53..55])?) & TraceFlags::SAMPLED;
+    let state = extractor
+        .get(TRACESTATE)
+        .and_then(|s| TraceState::from_str(s).ok())
+        .unwrap_or_default();
+    let sc = SpanContext::new(trace_id, span_id, flags, true, state);
+    sc.is_valid().then_some(sc)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn hex_u8(pair: &[u8]) -> Option<u8> {
+    Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?)
+}
+
+fn hex_array<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0; N];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = hex_u8(pair)?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn context(trace: u128, span: u64, flags: u8, state: &str) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(trace),
+            SpanId::from(span),
+            TraceFlags::new(flags),
+            false,
+            state.parse().unwrap(),
+        ))
+    }
+
+    fn injected(p: &dyn TextMapPropagator, cx: &Context) -> HashMap<String, String> {
+        let mut carrier = HashMap::new();
+        p.inject_context(cx, &mut carrier);
+        carrier
+    }
+
+    fn extracted(p: &dyn TextMapPropagator, traceparent: &str, state: &str) -> Option<SpanContext> {
+        let carrier = HashMap::from([
+            (TRACEPARENT.to_owned(), traceparent.to_owned()),
+            (TRACESTATE.to_owned(), state.to_owned()),
+        ]);
+        let sc = p.extract(&carrier).span().span_context().clone();
+        sc.is_valid().then_some(sc)
+    }
+
+    #[test]
+    fn writes_what_the_sdk_writes_except_an_empty_tracestate() {
+        let sdk = TraceContextPropagator::new();
+        for (trace, span, flags, state) in [
+            (1, 2, 1, ""),
+            (u128::MAX, u64::MAX, 0xff, "a=1,b=2"),
+            (
+                0x0af7651916cd43dd8448eb211c80319c,
+                0xb7ad6b7169203331,
+                0,
+                "v=x",
+            ),
+            (0, 2, 1, ""),
+            (1, 0, 1, ""),
+        ] {
+            let cx = context(trace, span, flags, state);
+            let (ours, theirs) = (injected(&W3cTraceContext::new(), &cx), injected(&sdk, &cx));
+            assert_eq!(ours.get(TRACEPARENT), theirs.get(TRACEPARENT));
+            let expected_state = theirs.get(TRACESTATE).filter(|s| !s.is_empty());
+            assert_eq!(ours.get(TRACESTATE), expected_state);
+        }
+        assert!(injected(&W3cTraceContext::new(), &Context::new()).is_empty());
+    }
+
+    #[test]
+    fn reads_the_specification_examples() {
+        let p = W3cTraceContext::new();
+        let sc = extracted(
+            &p,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "congo=t61rcWkgMzE",
+        )
+        .unwrap();
+        assert_eq!(
+            sc.trace_id(),
+            TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736)
+        );
+        assert_eq!(sc.span_id(), SpanId::from(0x00f067aa0ba902b7));
+        assert!(sc.is_sampled() && sc.is_remote());
+        assert_eq!(sc.trace_state().get("congo"), Some("t61rcWkgMzE"));
+        // Unknown flags are dropped; a future version's extra fields are ignored.
+        let future =
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-the-future-holds";
+        let sc = extracted(&p, future, "not a valid state").unwrap();
+        assert_eq!(sc.trace_flags(), TraceFlags::SAMPLED);
+        assert_eq!(sc.trace_state().header(), "");
+    }
+
+    #[test]
+    fn rejects_what_the_specification_rejects() {
+        let p = W3cTraceContext::new();
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-010",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736+00f067aa0ba902b7-01",
+            "0+-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e47é-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(extracted(&p, bad, "a=1"), None, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_any_valid_context(trace in 1u128.., span in 1u64.., flags: u8) {
+            let p = W3cTraceContext::new();
+            let carrier = injected(&p, &context(trace, span, flags, "k=v"));
+            let sc = extracted(&p, &carrier[TRACEPARENT], &carrier[TRACESTATE]).unwrap();
+            prop_assert_eq!(sc.trace_id(), TraceId::from(trace));
+            prop_assert_eq!(sc.span_id(), SpanId::from(span));
+            prop_assert_eq!(sc.is_sampled(), flags & 1 == 1);
+        }
+
+        #[test]
+        fn agrees_with_the_sdk_on_version_00_headers(value in "00-[0-9a-fA-F]{32}-[0-9a-f]{16}-[0-9a-f]{2}") {
+            let ours = extracted(&W3cTraceContext::new(), &value, "");
+            let sdk = extracted(&TraceContextPropagator::new(), &value, "");
+            prop_assert_eq!(ours, sdk);
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_input(value in "\\PC{0,80}") {
+            let _ = extracted(&W3cTraceContext::new(), &value, &value);
+        }
+    }
+}
