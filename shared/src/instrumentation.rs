@@ -16,6 +16,11 @@ use crate::record::{
 };
 use crate::semconv::SCHEMA_URL;
 
+/// Room for a span's attributes: the SDK keeps the `Vec` handed to it at start, and the ones set at the
+/// end (status code, outcome, returned rows) are pushed into it, so a start with eight attributes and
+/// an end with up to four never reallocates.
+const ATTRIBUTE_CAPACITY: usize = 12;
+
 /// An adapter's handle on OpenTelemetry: its [`Config`], and the tracer and meter of its
 /// instrumentation scope (crate name, version, schema URL). Cheap to clone.
 ///
@@ -51,6 +56,9 @@ struct Inner {
     meter: OnceLock<Meter>,
     /// Whether the last span started without a parent recorded: the best guess for the next one.
     roots_record: AtomicBool,
+    /// Whether the last span started under a sampled parent recorded (it does under the usual
+    /// parent-based samplers; not under one that ignores the parent).
+    sampled_children_record: AtomicBool,
 }
 
 impl Instrumentation {
@@ -73,6 +81,7 @@ impl Instrumentation {
                 tracer: OnceLock::new(),
                 meter: OnceLock::new(),
                 roots_record: AtomicBool::new(false),
+                sampled_children_record: AtomicBool::new(true),
             }),
         }
     }
@@ -146,20 +155,26 @@ impl Instrumentation {
         let mut deferred = Some(attributes);
         // Attributes go into the builder (where samplers see them, and the SDK takes the Vec as is,
         // with room for the attributes set at the end) when a hook needs them or the span will most
-        // likely record: a sampled parent under the usual parent-based sampling, or, for a root span,
-        // the previous root span recorded (the sampler's decisions rarely flip from one root to the
-        // next: always on, always off, or a small ratio). Otherwise they are built only after the
-        // sampler said yes, and a wrong guess costs one set of attributes built in vain.
-        let (is_root, parent_sampled) = {
+        // likely record. The guess is the sampler's last decision for a span of the same kind: a root,
+        // or a child of a sampled parent (decisions rarely flip from one span to the next: always on,
+        // always off, parent-based, or a small ratio). A child of an unsampled parent is assumed
+        // dropped. Otherwise attributes are built only after the sampler said yes, and a wrong guess
+        // costs one set of attributes built in vain.
+        let guess = {
             let span = parent.span();
             let sc = span.span_context();
-            (!sc.is_valid(), sc.is_sampled())
+            if !sc.is_valid() {
+                Some(&self.inner.roots_record)
+            } else if sc.is_sampled() {
+                Some(&self.inner.sampled_children_record)
+            } else {
+                None
+            }
         };
-        let eager = config.on_start.is_some()
-            || parent_sampled
-            || (is_root && self.inner.roots_record.load(Ordering::Relaxed));
+        let eager =
+            config.on_start.is_some() || guess.is_some_and(|last| last.load(Ordering::Relaxed));
         if eager {
-            let mut attrs = Vec::with_capacity(8);
+            let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
             if let Some(f) = deferred.take() {
                 f(&mut attrs);
             }
@@ -179,11 +194,11 @@ impl Instrumentation {
         }
         builder.name = name;
         let mut span = self.tracer().build_with_context(builder, &parent);
-        if is_root {
+        if let Some(last) = guess {
             let recording = opentelemetry::trace::Span::is_recording(&span);
             // Written only on a change, so threads starting spans do not fight over the cache line.
-            if recording != self.inner.roots_record.load(Ordering::Relaxed) {
-                self.inner.roots_record.store(recording, Ordering::Relaxed);
+            if recording != last.load(Ordering::Relaxed) {
+                last.store(recording, Ordering::Relaxed);
             }
         }
         if let Some(f) = deferred

@@ -136,6 +136,21 @@ impl Propagator {
         }
     }
 
+    /// Injects the context of a span whose [`SpanContext`] is at hand into `injector`; like
+    /// [`inject_span_headers`](Self::inject_span_headers), `cx` is only built when the propagator is
+    /// not [`W3cTraceContext`].
+    pub(crate) fn inject_span(
+        &self,
+        span: &SpanContext,
+        cx: impl FnOnce() -> Context,
+        injector: &mut dyn Injector,
+    ) {
+        match &self.0 {
+            Kind::W3c => w3c::inject_span_context(span, injector),
+            _ => self.inject(&cx(), injector),
+        }
+    }
+
     /// [`extract`](Self::extract) from HTTP headers; values that are not visible ASCII are ignored.
     pub fn extract_headers(&self, headers: &HeaderMap) -> Context {
         self.extract(&HeaderExtractor(headers))

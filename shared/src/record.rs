@@ -7,8 +7,8 @@
 //! `tracewire.cancelled = true` and no error status: the caller chose to stop, nothing failed.
 //!
 //! When the sampler drops a span, nothing beyond the sampling check happens: the attribute closure is
-//! not called and no attribute is built. The exception is a guess gone wrong: when the span's parent
-//! is sampled, or it has none and the previous root span recorded, the attributes are built up front
+//! not called and no attribute is built. The exception is a guess gone wrong: when the previous span of
+//! the same kind (a root, or a child of a sampled parent) recorded, the attributes are built up front
 //! (where samplers see them, and the SDK takes them without copying), and a sampler that then says no
 //! has cost one set of attributes.
 //!
@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::global::BoxedSpan;
+use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{Link, Span, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue, Value};
 
@@ -437,6 +438,30 @@ impl OperationSpan {
         match self.span_context().filter(|sc| sc.is_valid()) {
             Some(sc) => propagator.inject_span_headers(sc, || self.context(), headers),
             None => propagator.inject_headers(&self.parent, headers),
+        }
+    }
+
+    /// Injects [`context`](Self::context) into any carrier through `propagator` (message headers, say);
+    /// with [`W3cTraceContext`](crate::propagation::W3cTraceContext), from the span context directly.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use tracewire_shared::propagation::{Propagator, W3cTraceContext};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain, record::SpanRequest};
+    ///
+    /// let provider = SdkTracerProvider::builder().build();
+    /// let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "example", "0", Domain::Messaging);
+    /// let span = inst.start(SpanRequest::client("publish jobs"), |_| {});
+    /// let mut carrier = HashMap::new();
+    /// span.inject(&Propagator::new(W3cTraceContext::new()), &mut carrier);
+    /// assert_eq!(carrier["traceparent"].len(), 55);
+    /// span.end_ok();
+    /// ```
+    pub fn inject(&self, propagator: &Propagator, injector: &mut dyn Injector) {
+        match self.span_context().filter(|sc| sc.is_valid()) {
+            Some(sc) => propagator.inject_span(sc, || self.context(), injector),
+            None => propagator.inject(&self.parent, injector),
         }
     }
 

@@ -456,8 +456,35 @@ fn root_spans_build_attributes_up_front_after_a_recorded_root() {
     start();
     assert_eq!(*switch.shown.lock().unwrap(), [0, 1, 1, 0]);
     assert_eq!(built.load(Ordering::SeqCst), 3);
+
+    // Under a sampled parent the first guess is "records" (parent-based sampling); a sampler that
+    // ignores the parent corrects it after one span.
+    let sampled_parent = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(7u128),
+        SpanId::from(9u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ));
+    let child = || {
+        i.start(
+            SpanRequest::client("child").with_parent(&sampled_parent),
+            |a| {
+                built.fetch_add(1, Ordering::SeqCst);
+                a.push(KeyValue::new("k", "v"));
+            },
+        )
+        .end_ok()
+    };
+    child();
+    child();
+    switch.on.store(true, Ordering::SeqCst);
+    child();
+    child();
+    assert_eq!(*switch.shown.lock().unwrap(), [0, 1, 1, 0, 1, 0, 0, 1]);
+    assert_eq!(built.load(Ordering::SeqCst), 6);
     let spans = exporter.get_finished_spans().unwrap();
-    assert_eq!(spans.len(), 2);
+    assert_eq!(spans.len(), 4);
     for span in &spans {
         assert_eq!(
             attr_str(span, "k").as_deref(),

@@ -11,10 +11,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracewire_lapin::LapinTelemetry;
 use tracewire_shared::Config;
+use tracewire_shared::propagation::W3cTraceContext;
 use tracewire_shared::testing::NoopExporter;
 
 fn url() -> String {
@@ -45,7 +45,7 @@ fn telemetry(sampler: Sampler) -> LapinTelemetry {
         .config(
             Config::new()
                 .with_tracer_provider(provider)
-                .with_propagator(TraceContextPropagator::new()),
+                .with_propagator(W3cTraceContext::new()),
         )
         .uri(&url())
         .build()

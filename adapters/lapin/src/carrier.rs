@@ -86,17 +86,16 @@ impl Extractor for FieldTableExtractor<'_> {
     }
 }
 
-/// Returns `properties` with `cx` injected into its headers, keeping every header already set. A
-/// message without headers gets a table only when the propagator writes something.
+/// Returns `properties` with what `write` injects added to its headers, keeping every header already
+/// set. A message without headers gets a table only when something was written.
 pub(crate) fn inject(
-    propagator: &Propagator,
-    cx: &Context,
     properties: BasicProperties,
+    write: impl FnOnce(&mut dyn Injector),
 ) -> BasicProperties {
     let had_headers = properties.headers().is_some();
     let mut headers = properties.headers().clone().unwrap_or_default();
     let mut injector = FieldTableInjector::new(&mut headers);
-    propagator.inject(cx, &mut injector);
+    write(&mut injector);
     if injector.written() == 0 && !had_headers {
         return properties;
     }
@@ -139,11 +138,9 @@ mod tests {
         let mut caller = FieldTable::default();
         caller.insert("tenant".into(), AMQPValue::LongString("acme".into()));
         caller.insert("attempt".into(), AMQPValue::LongInt(3));
-        let props = inject(
-            &propagator(),
-            &sent(),
-            BasicProperties::default().with_headers(caller),
-        );
+        let props = inject(BasicProperties::default().with_headers(caller), |i| {
+            propagator().inject(&sent(), i)
+        });
         let headers = props.headers().as_ref().unwrap();
         assert_eq!(
             headers.inner().get("tenant"),
@@ -167,7 +164,9 @@ mod tests {
 
     #[test]
     fn nothing_to_inject_leaves_properties_untouched() {
-        let props = inject(&propagator(), &Context::new(), BasicProperties::default());
+        let props = inject(BasicProperties::default(), |i| {
+            propagator().inject(&Context::new(), i)
+        });
         assert_eq!(props.headers(), &None);
     }
 

@@ -114,11 +114,9 @@ impl InstrumentedChannel {
                 payload.len(),
             );
         });
-        let properties = carrier::inject(
-            shared.inst.config().propagator(),
-            &span.context(),
-            properties,
-        );
+        let properties = carrier::inject(properties, |injector| {
+            span.inject(shared.inst.config().propagator(), injector);
+        });
         let result = self
             .channel
             .basic_publish(exchange, routing_key, options, payload, properties)

@@ -66,17 +66,7 @@ impl W3cTraceContext {
 
 impl TextMapPropagator for W3cTraceContext {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        let span = cx.span();
-        let sc = span.span_context();
-        if !sc.is_valid() {
-            return;
-        }
-        let value = traceparent(sc);
-        injector.set(TRACEPARENT, value.iter().copied().map(char::from).collect());
-        let state = sc.trace_state().header();
-        if !state.is_empty() {
-            injector.set(TRACESTATE, state);
-        }
+        inject_span_context(cx.span().span_context(), injector);
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
@@ -89,6 +79,20 @@ impl TextMapPropagator for W3cTraceContext {
     fn fields(&self) -> FieldIter<'_> {
         static FIELDS: OnceLock<[String; 2]> = OnceLock::new();
         FieldIter::new(FIELDS.get_or_init(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()]))
+    }
+}
+
+/// Writes `sc` into `injector`, when valid.
+pub(crate) fn inject_span_context(sc: &SpanContext, injector: &mut dyn Injector) {
+    if !sc.is_valid() {
+        return;
+    }
+    // Hex digits and dashes: always valid UTF-8 (the empty fallback is unreachable).
+    let value = String::from_utf8(traceparent(sc).to_vec()).unwrap_or_default();
+    injector.set(TRACEPARENT, value);
+    let state = sc.trace_state().header();
+    if !state.is_empty() {
+        injector.set(TRACESTATE, state);
     }
 }
 
@@ -137,24 +141,46 @@ fn extract(extractor: &dyn Extractor) -> Option<SpanContext> {
     sc.is_valid().then_some(sc)
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each lowercase hex digit; `INVALID` for every other byte (uppercase included, as
+/// the specification requires).
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0xff;
 
 fn hex_u8(pair: &[u8]) -> Option<u8> {
-    Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?)
+    let (high, low) = (
+        HEX_VALUE[usize::from(pair[0])],
+        HEX_VALUE[usize::from(pair[1])],
+    );
+    // One check for both digits: a valid digit never has its high bits set.
+    ((high | low) < 16).then_some(high << 4 | low)
 }
 
 fn hex_array<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     let mut out = [0; N];
+    let mut seen = 0;
     for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = hex_u8(pair)?;
+        let (high, low) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        seen |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(out)
+    // Checked once at the end: any invalid digit sets bits no valid one has.
+    (seen < 16).then_some(out)
 }
 
 #[cfg(test)]
