@@ -121,9 +121,9 @@ impl Propagator {
         }
     }
 
-    /// Injects the context of a span whose [`SpanContext`] is at hand into HTTP headers. `cx` gives
-    /// that context for propagators that need a whole [`Context`] (baggage, say); it is only built,
-    /// from `parent` and `span`, when the propagator is not [`W3cTraceContext`].
+    /// Injects the context of a span whose [`SpanContext`] is at hand into HTTP headers. `cx` builds
+    /// the whole [`Context`] for propagators that need more than the span (baggage, say); it is only
+    /// called when the propagator is not [`W3cTraceContext`].
     pub(crate) fn inject_span_headers(
         &self,
         span: &SpanContext,

@@ -67,7 +67,7 @@ impl Destinations {
     }
 
     /// The destination whose name `write` appends to an empty string.
-    pub(crate) fn get(&self, shared: &Shared, write: impl FnOnce(&mut String)) -> Arc<Destination> {
+    pub(crate) fn get(&self, shared: &Shared, write: impl Fn(&mut String)) -> Arc<Destination> {
         thread_local! {
             // The name is written here to be looked up, so a known destination allocates nothing.
             static NAME: RefCell<String> = const { RefCell::new(String::new()) };
@@ -87,18 +87,16 @@ impl Destinations {
                 name: value,
             }
         };
-        NAME.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut name) => {
-                name.clear();
-                write(&mut name);
-                self.cache.get_or_insert_with(&name, build)
-            }
-            // Only reachable if `build` re-entered this thread's lookup; build without the buffer.
-            Err(_) => {
-                let mut name = String::new();
-                write(&mut name);
-                self.cache.get_or_insert_with(&name, build)
-            }
-        })
+        let lookup = |name: &mut String| {
+            name.clear();
+            write(name);
+            self.cache.get_or_insert_with(name, &build)
+        };
+        // The thread's buffer, unless it is busy or already destroyed (a delivery dropped in a
+        // thread-local destructor): then a fresh string, never a panic.
+        NAME.try_with(|cell| cell.try_borrow_mut().ok().map(|mut name| lookup(&mut name)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| lookup(&mut String::new()))
     }
 }
