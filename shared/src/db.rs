@@ -47,6 +47,7 @@ use crate::sanitize::sql::{Dialect, analyze_with_limit};
 use crate::sanitize::truncate_on_char_boundary;
 use crate::semconv;
 use crate::span_name;
+use crate::value::shared_str;
 
 /// Where operations go: the attributes every span and metric point of a connection carries.
 ///
@@ -81,7 +82,7 @@ impl DbTarget {
     /// `db.namespace`: the database name (SQLite: the file path; Redis: the database index).
     pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
         let ns = namespace.into();
-        self.namespace = (!ns.is_empty()).then(|| ns.into());
+        self.namespace = (!ns.is_empty()).then(|| shared_str(ns));
         self
     }
 
@@ -93,14 +94,14 @@ impl DbTarget {
         default_port: u16,
     ) -> Self {
         let address = address.into();
-        self.server_address = (!address.is_empty()).then(|| address.into());
+        self.server_address = (!address.is_empty()).then(|| shared_str(address));
         self.server_port = port.filter(|p| *p != default_port);
         self
     }
 
     /// `network.peer.address` and `network.peer.port`, when the adapter knows the socket's peer.
     pub fn with_peer(mut self, address: impl Into<String>, port: u16) -> Self {
-        self.peer = Some((address.into().into(), port));
+        self.peer = Some((shared_str(address.into()), port));
         self
     }
 
@@ -408,15 +409,15 @@ impl DbClient {
         self.inner.statements.get_or_insert_with(query, |q| {
             let analysis = analyze_with_limit(q, self.inner.dialect, max);
             let text = match mode {
-                QueryText::Sanitized => Some(analysis.text.into()),
+                QueryText::Sanitized => Some(shared_str(analysis.text)),
                 QueryText::Raw => {
                     let mut raw = q.to_owned();
                     truncate_on_char_boundary(&mut raw, max);
-                    Some(raw.into())
+                    Some(shared_str(raw))
                 }
                 QueryText::Off => None,
             };
-            let summary: Option<StringValue> = analysis.summary.map(Into::into);
+            let summary: Option<StringValue> = analysis.summary.map(shared_str);
             let mut metric_attributes = self.inner.base_metric_attributes.to_vec();
             if let Some(summary) = summary.clone().filter(|_| self.inner.metrics_summary) {
                 metric_attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary));

@@ -5,7 +5,9 @@
 //! [`record::OperationSpan`]s started through an [`Instrumentation`], with attribute keys from
 //! [`semconv`], statement text from [`sanitize`], parents from [`context::parent`] and instruments from
 //! [`metrics`]. The database adapters go through [`db::DbClient`], which adds the per-connection
-//! attributes, the statement cache and `db.client.operation.duration` on top. Everything a user can
+//! attributes, the statement cache and `db.client.operation.duration` on top. Values copied into every
+//! span (a server address, a destination name) are made with [`value::shared_str`] and names with
+//! [`span_name::intern`], so a span gets them without an allocation. Everything a user can
 //! configure lives in [`Config`]; the `testing` module (feature `testing`) holds the in-memory providers the
 //! adapters' tests use.
 //!
@@ -30,6 +32,7 @@ pub mod semconv;
 pub mod span_name;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod value;
 
 pub use config::{Config, QueryText};
 pub use instrumentation::Instrumentation;

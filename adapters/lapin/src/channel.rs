@@ -15,8 +15,9 @@ use crate::carrier;
 use crate::destination;
 use crate::get::InstrumentedGetMessage;
 use crate::publish::{InstrumentedPublisherConfirm, PublishOperation};
-use crate::telemetry::{LapinTelemetry, failure, operation, shared_str};
+use crate::telemetry::{LapinTelemetry, failure, operation};
 use crate::{InstrumentedConsumer, delivery};
+use tracewire_shared::value::shared_str;
 
 /// A [`Channel`] whose `basic_publish`, `basic_consume` and `basic_get` record spans and metrics.
 ///

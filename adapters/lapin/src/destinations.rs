@@ -10,6 +10,7 @@ use opentelemetry::{KeyValue, StringValue};
 use tracewire_shared::cache::StatementCache;
 use tracewire_shared::semconv;
 use tracewire_shared::span_name;
+use tracewire_shared::value::shared_str;
 
 use crate::telemetry::Shared;
 
@@ -73,7 +74,7 @@ impl Destinations {
             static NAME: RefCell<String> = const { RefCell::new(String::new()) };
         }
         let build = |name: &str| {
-            let value = StringValue::from(Arc::<str>::from(name));
+            let value = shared_str(name);
             Destination {
                 span_name: span_name::intern(&format!("{} {name}", self.operation_name)),
                 metric_attributes: shared

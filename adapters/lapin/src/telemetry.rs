@@ -11,6 +11,7 @@ use tracewire_shared::config::Domain;
 use tracewire_shared::metrics::MessagingMetrics;
 use tracewire_shared::record::Failure;
 use tracewire_shared::semconv::{self, messaging};
+use tracewire_shared::value::shared_str;
 use tracewire_shared::{Config, Instrumentation};
 
 use crate::destination;
@@ -333,10 +334,4 @@ pub(crate) fn amqp_error_type(kind: &AMQPErrorKind) -> String {
         AMQPErrorKind::Soft(s) => s.to_string(),
         AMQPErrorKind::Hard(h) => h.to_string(),
     }
-}
-
-/// A string value whose clones share one allocation: destination names and the server address are
-/// copied into a span and several metric points per message.
-pub(crate) fn shared_str(s: String) -> StringValue {
-    StringValue::from(Arc::<str>::from(s))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, Method, Version};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 use tracewire_shared::cache::StatementCache;
+use tracewire_shared::value::shared_str;
 use url::{Host, Url};
 
 /// The methods the semantic conventions know (RFC 9110, PATCH, QUERY).
@@ -103,9 +104,9 @@ impl ServerAddresses {
 /// `server.address`: the host without IPv6 brackets.
 pub(crate) fn server_address(url: &Url) -> Option<StringValue> {
     Some(match url.host()? {
-        Host::Domain(d) => StringValue::from(Arc::<str>::from(d)),
-        Host::Ipv4(ip) => StringValue::from(Arc::<str>::from(ip.to_string())),
-        Host::Ipv6(ip) => StringValue::from(Arc::<str>::from(ip.to_string())),
+        Host::Domain(d) => shared_str(d),
+        Host::Ipv4(ip) => shared_str(ip.to_string()),
+        Host::Ipv6(ip) => shared_str(ip.to_string()),
     })
 }
 

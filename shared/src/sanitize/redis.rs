@@ -26,6 +26,7 @@
 //! once the limit is reached.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use super::{DEFAULT_MAX_TEXT_LEN, truncate_on_char_boundary};
 
@@ -305,7 +306,7 @@ pub fn sanitize_command_with_limit<'a>(
     let Some(name) = args.next() else {
         return String::new();
     };
-    let mut out = Out::new(max_len);
+    let mut out = Out::new(SCRATCH.try_with(Cell::take).unwrap_or_default(), max_len);
     let rule = match lookup(name, command_rule) {
         Some((upper, rule)) => {
             out.word(upper);
@@ -318,7 +319,23 @@ pub fn sanitize_command_with_limit<'a>(
         }
     };
     apply(rule, &mut args, &mut out);
-    out.finish()
+    let mut buffer = out.finish();
+    // Allocated at its exact size, so the attribute value takes it as is (no shrinking copy).
+    let text = String::from(buffer.as_str());
+    if buffer.capacity() <= MAX_SCRATCH_CAPACITY {
+        buffer.clear();
+        let _ = SCRATCH.try_with(|scratch| scratch.set(buffer));
+    }
+    text
+}
+
+/// The most a thread keeps of its sanitizing buffer between commands.
+const MAX_SCRATCH_CAPACITY: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer commands are sanitized in, kept between calls so each text is allocated once, at its
+    /// exact size. Taken out while in use: a nested call (none today) would start a fresh one.
+    static SCRATCH: Cell<String> = const { Cell::new(String::new()) };
 }
 
 /// The upper-cased command name, for `db.operation.name`.
@@ -389,11 +406,9 @@ struct Out {
 }
 
 impl Out {
-    fn new(max: usize) -> Self {
-        Out {
-            text: String::with_capacity(max.min(64)),
-            max,
-        }
+    fn new(mut text: String, max: usize) -> Self {
+        text.reserve(max.min(64));
+        Out { text, max }
     }
 
     /// Whether the cap is reached: nothing more will fit, stop reading arguments.
@@ -591,6 +606,12 @@ fn prefix_end(arg: &[u8], cap: usize) -> usize {
         .unwrap_or(cap)
 }
 
+/// Whether the ASCII byte `b` can be written without quotes: printable, not a space, not a quote or
+/// backslash (what [`is_bare`] says of ASCII characters).
+fn is_bare_ascii(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\')
+}
+
 /// Whether `c` can be written without quotes.
 fn is_bare(c: char) -> bool {
     !c.is_control() && !c.is_whitespace() && !matches!(c, '"' | '\'' | '\\')
@@ -605,7 +626,8 @@ fn render(out: &mut String, arg: &[u8], cap: usize, upper: bool) {
         && !text.is_empty()
         // A lone `?` would read as a masked value.
         && text != "?"
-        && text.chars().all(is_bare)
+        // Plain ASCII, the usual key or option, is checked byte by byte, without Unicode tables.
+        && (head.iter().copied().all(is_bare_ascii) || text.chars().all(is_bare))
     {
         if upper {
             out.extend(text.chars().map(|c| c.to_ascii_uppercase()));
@@ -1025,6 +1047,40 @@ mod tests {
         let long = vec![b'a'; 1000];
         let args: [&[u8]; 2] = [b"FCALL", &long];
         assert_eq!(stored_procedure(&args).map(|n| n.len()), Some(MAX_ARG_LEN));
+    }
+
+    #[test]
+    fn ascii_bare_check_agrees_with_the_character_classes() {
+        for b in 0u8..=0x7f {
+            assert_eq!(is_bare_ascii(b), is_bare(char::from(b)), "byte {b:#x}");
+        }
+        let mut out = String::new();
+        render(&mut out, "user:é".as_bytes(), 64, false);
+        assert_eq!(out, "user:é");
+        out.clear();
+        render(&mut out, "é\u{a0}".as_bytes(), 64, false);
+        assert_eq!(out, "\"é\u{a0}\"");
+        out.clear();
+        render(&mut out, b"json.set", 64, true);
+        assert_eq!(out, "JSON.SET");
+        out.clear();
+        render(&mut out, b"?", 64, false);
+        assert_eq!(out, "\"?\"");
+        out.clear();
+        render(&mut out, b"abcdef", 3, false);
+        assert_eq!(out, "abc…");
+    }
+
+    #[test]
+    fn texts_are_allocated_at_their_size_and_the_buffer_is_reused() {
+        let args: [&[u8]; 3] = [b"SET", b"k", b"secret"];
+        let first = sanitize_command(args);
+        assert_eq!((first.as_str(), first.capacity()), ("SET k ?", first.len()));
+        let long = vec![b'k'; 200];
+        let args: [&[u8]; 2] = [b"GET", &long];
+        let second = sanitize_command(args);
+        assert_eq!(second.capacity(), second.len());
+        assert_eq!(sanitize_command(args), second);
     }
 
     #[test]
