@@ -1081,6 +1081,25 @@ mod tests {
         let second = sanitize_command(args);
         assert_eq!(second.capacity(), second.len());
         assert_eq!(sanitize_command(args), second);
+        let kept = || {
+            SCRATCH.with(|scratch| {
+                let buffer = scratch.take();
+                let capacity = buffer.capacity();
+                scratch.set(buffer);
+                capacity
+            })
+        };
+        assert!(
+            kept() >= second.len(),
+            "the buffer is kept for the next command"
+        );
+        // A text past the bound is built, but its buffer is not kept by the thread.
+        let many: Vec<&[u8]> = std::iter::once(&b"DEL"[..])
+            .chain(std::iter::repeat_n(&long[..], 200))
+            .collect();
+        let huge = sanitize_command_with_limit(many, 1 << 20);
+        assert!(huge.len() > MAX_SCRATCH_CAPACITY);
+        assert!(kept() <= MAX_SCRATCH_CAPACITY);
     }
 
     #[test]
