@@ -20,7 +20,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use opentelemetry::global::ObjectSafeTracerProvider;
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, Tracer, TracerProvider};
@@ -28,6 +27,7 @@ use opentelemetry::trace::{Span, Tracer, TracerProvider};
 use crate::propagation::Propagator;
 use crate::record::{Decision, EndingSpan, StartingSpan};
 use crate::sanitize::{DEFAULT_MAX_TEXT_LEN, url::DEFAULT_REDACTED_QUERY_PARAMS};
+use crate::tracer::TracerSource;
 
 /// What `db.query.text` records.
 ///
@@ -150,7 +150,7 @@ pub(crate) type EndHook = dyn Fn(&mut EndingSpan<'_>) + Send + Sync;
 /// See the [module documentation](self) for the defaults.
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) tracer_provider: Option<Arc<dyn ObjectSafeTracerProvider + Send + Sync>>,
+    pub(crate) tracer_provider: Option<Arc<dyn TracerSource>>,
     pub(crate) meter_provider: Option<Arc<dyn MeterProvider + Send + Sync>>,
     pub(crate) propagator: Propagator,
     pub(crate) query_text: QueryText,

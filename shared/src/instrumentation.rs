@@ -4,9 +4,8 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanBuilder, TraceContextExt};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::config::{Config, Domain};
@@ -15,6 +14,7 @@ use crate::record::{
     Decision, OperationSpan, SpanRequest, SpanRequestParts, StartingSpan, push_duplicated,
 };
 use crate::semconv::SCHEMA_URL;
+use crate::tracer::{self, StartSpan};
 
 /// Room for a span's attributes: the SDK keeps the `Vec` handed to it at start, and the ones set at the
 /// end (status code, outcome, returned rows) are pushed into it, so a start with eight attributes and
@@ -52,7 +52,7 @@ struct Inner {
     config: Config,
     scope: InstrumentationScope,
     domain: Domain,
-    tracer: OnceLock<BoxedTracer>,
+    tracer: OnceLock<Box<dyn StartSpan>>,
     meter: OnceLock<Meter>,
     /// Whether the last span started without a parent recorded: the best guess for the next one.
     roots_record: AtomicBool,
@@ -97,14 +97,14 @@ impl Instrumentation {
     }
 
     /// The tracer (resolved on first use).
-    pub fn tracer(&self) -> &BoxedTracer {
+    fn tracer(&self) -> &dyn StartSpan {
         self.inner
             .tracer
             .get_or_init(|| match &self.inner.config.tracer_provider {
-                Some(p) => BoxedTracer::new(p.boxed_tracer(self.inner.scope.clone())),
-                None => opentelemetry::global::tracer_provider()
-                    .tracer_with_scope(self.inner.scope.clone()),
+                Some(p) => p.span_starter(self.inner.scope.clone()),
+                None => tracer::global(self.inner.scope.clone()),
             })
+            .as_ref()
     }
 
     /// The meter (resolved on first use).
@@ -193,24 +193,26 @@ impl Instrumentation {
             builder.attributes = Some(attrs);
         }
         builder.name = name;
-        let mut span = self.tracer().build_with_context(builder, &parent);
+        let mut span = self.tracer().start_span(builder, &parent);
+        let recording = span.is_recording();
         if let Some(last) = guess {
-            let recording = opentelemetry::trace::Span::is_recording(&span);
             // Written only on a change, so threads starting spans do not fight over the cache line.
             if recording != last.load(Ordering::Relaxed) {
                 last.store(recording, Ordering::Relaxed);
             }
         }
         if let Some(f) = deferred
-            && opentelemetry::trace::Span::is_recording(&span)
+            && let Some(recording) = span.recording()
         {
             let mut attrs = Vec::with_capacity(8);
             f(&mut attrs);
             if let Some(domain) = dup {
                 push_duplicated(&mut attrs, domain);
             }
-            opentelemetry::trace::Span::set_attributes(&mut span, attrs);
+            for kv in attrs {
+                recording.set_attribute(kv);
+            }
         }
-        OperationSpan::new(Some(span), parent, dup, config.on_end.clone())
+        OperationSpan::new(span, parent, dup, config.on_end.clone())
     }
 }

@@ -32,6 +32,7 @@ pub mod semconv;
 pub mod span_name;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tracer;
 pub mod value;
 
 pub use config::{Config, QueryText};

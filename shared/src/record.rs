@@ -37,14 +37,14 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::global::BoxedSpan;
 use opentelemetry::propagation::Injector;
-use opentelemetry::trace::{Link, Span, SpanContext, SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue, Value};
 
 use crate::config::{Domain, EndHook, StabilityMode};
 use crate::propagation::Propagator;
 use crate::semconv;
+use crate::tracer::StartedSpan;
 
 /// What to start: kind, name, parent and links.
 ///
@@ -330,7 +330,7 @@ fn bounded(text: &str, max: usize) -> String {
 ///
 /// Obtained from [`Instrumentation::start`](crate::Instrumentation::start).
 pub struct OperationSpan {
-    span: Option<BoxedSpan>,
+    span: StartedSpan,
     parent: Context,
     dup: Option<Domain>,
     on_end: Option<Arc<EndHook>>,
@@ -372,7 +372,7 @@ fn legacy_of(kv: &KeyValue, domain: Domain) -> Option<KeyValue> {
 
 impl OperationSpan {
     pub(crate) fn new(
-        span: Option<BoxedSpan>,
+        span: StartedSpan,
         parent: Context,
         dup: Option<Domain>,
         on_end: Option<Arc<EndHook>>,
@@ -393,17 +393,17 @@ impl OperationSpan {
     /// A span that records nothing (vetoed, or no parent while one is required); its
     /// [`context`](Self::context) is the parent's.
     pub fn disabled(parent: Context) -> Self {
-        Self::new(None, parent, None, None)
+        Self::new(StartedSpan::Disabled, parent, None, None)
     }
 
     /// Whether the span records (sampled, not vetoed). Adapters skip building attributes otherwise.
     pub fn is_recording(&self) -> bool {
-        self.span.as_ref().is_some_and(Span::is_recording)
+        self.span.is_recording()
     }
 
     /// The span's context, `None` when no span was started.
     pub fn span_context(&self) -> Option<&SpanContext> {
-        self.span.as_ref().map(Span::span_context)
+        self.span.span_context()
     }
 
     /// A context holding this span, for injecting into outgoing messages and for parenting work done on
@@ -467,7 +467,7 @@ impl OperationSpan {
 
     /// Sets an attribute (and its legacy twin under a `/dup` stability mode). No-op when not recording.
     pub fn set_attribute(&mut self, attribute: KeyValue) {
-        let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) else {
+        let Some(span) = self.span.recording() else {
             return;
         };
         if let Some(legacy) = self.dup.and_then(|domain| legacy_of(&attribute, domain)) {
@@ -492,7 +492,7 @@ impl OperationSpan {
     /// (a message pulled with `basic.get` names its creation context). No-op when not recording or when
     /// the context is invalid.
     pub fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording())
+        if let Some(span) = self.span.recording()
             && span_context.is_valid()
         {
             span.add_link(span_context, attributes);
@@ -501,15 +501,15 @@ impl OperationSpan {
 
     /// Adds an event. No-op when not recording.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {
-            span.add_event(name, attributes);
+        if let Some(span) = self.span.recording() {
+            span.add_event_with_timestamp(name.into(), opentelemetry::time::now(), attributes);
         }
     }
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {
-            span.update_name(name);
+        if let Some(span) = self.span.recording() {
+            span.update_name(name.into());
         }
     }
 
@@ -561,7 +561,7 @@ impl OperationSpan {
             } else {
                 failure.message.as_ref()
             };
-            if let Some(span) = self.span.as_mut() {
+            if let Some(span) = self.span.recording() {
                 span.set_status(Status::error(bounded(description, MAX_DESCRIPTION_LEN)));
             }
         }
@@ -591,12 +591,7 @@ impl OperationSpan {
                 cancelled,
             });
         }
-        if let Some(span) = self.span.as_mut() {
-            match at {
-                Some(at) => span.end_with_timestamp(at),
-                None => span.end(),
-            }
-        }
+        self.span.end(at);
     }
 }
 

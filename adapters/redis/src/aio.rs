@@ -22,11 +22,11 @@ fn command<'a, C>(
 where
     C: ConnectionLike + Send + ?Sized,
 {
-    let (op, name) = recorder.start_cmd(cmd);
+    let (op, change) = recorder.start_cmd(cmd);
     let reply = connection.req_packed_command(cmd);
     Box::pin(async move {
         let result = reply.await;
-        recorder.end_cmd(op, &name, || cmd_second_arg(cmd), &result);
+        recorder.end_cmd(op, change, || cmd_second_arg(cmd), &result);
         result
     })
 }

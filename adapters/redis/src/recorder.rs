@@ -115,7 +115,29 @@ impl PipelineShape {
 }
 
 fn is_db_change(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"SELECT") || name.eq_ignore_ascii_case(b"RESET")
+    DbChange::of(name).is_some()
+}
+
+/// A command that moves the connection to another database, told from its name at start so the
+/// reply can be followed without keeping the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DbChange {
+    /// `SELECT n`: the index becomes `n`.
+    Select,
+    /// `RESET`: back to 0.
+    Reset,
+}
+
+impl DbChange {
+    fn of(name: &[u8]) -> Option<Self> {
+        if name.eq_ignore_ascii_case(b"SELECT") {
+            Some(DbChange::Select)
+        } else if name.eq_ignore_ascii_case(b"RESET") {
+            Some(DbChange::Reset)
+        } else {
+            None
+        }
+    }
 }
 
 /// Joins the sanitized text of each command with newlines, within `max` bytes in all.
@@ -158,11 +180,14 @@ impl Recorder {
     }
 
     /// Starts the span of one command from its arguments.
+    // Inlined into its callers so the operation is built where it ends up, not moved through
+    // each return.
+    #[inline(always)]
     fn start_args<'a>(
         &self,
         args: impl CommandArgs<'a>,
         text: impl FnOnce() -> String + 'a,
-    ) -> (DbOperation<'_>, Cow<'static, str>) {
+    ) -> (DbOperation<'_>, Option<DbChange>) {
         let mut peek = args;
         let first = peek.next().unwrap_or_default();
         let name = command_name(first);
@@ -175,18 +200,20 @@ impl Recorder {
         {
             call = call.with_stored_procedure(procedure);
         }
-        (self.client.operation(call), name)
+        let change = DbChange::of(name.as_bytes());
+        (self.client.operation(call), change)
     }
 
     /// Starts the span of a [`Cmd`].
-    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> (DbOperation<'_>, Cow<'static, str>) {
+    #[inline(always)]
+    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> (DbOperation<'_>, Option<DbChange>) {
         let max = self.max_text_len();
         self.start_args(cmd_args(cmd), move || cmd_text(cmd, max))
     }
 
     /// Starts the span of one packed command.
     #[cfg(feature = "sync")]
-    pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation<'_>, Cow<'static, str>) {
+    pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation<'_>, Option<DbChange>) {
         let max = self.max_text_len();
         let args = resp::commands(packed).next().unwrap_or_default();
         let text_args = args.clone();
@@ -198,20 +225,18 @@ impl Recorder {
     pub(crate) fn end_cmd<'a>(
         &self,
         op: DbOperation<'_>,
-        name: &str,
+        change: Option<DbChange>,
         second_arg: impl FnOnce() -> Option<&'a [u8]>,
         result: &redis::RedisResult<Value>,
     ) {
-        if let Ok(value) = result
-            && is_db_change(name.as_bytes())
-        {
-            self.follow(name.as_bytes(), second_arg(), value);
+        if let (Ok(value), Some(change)) = (result, change) {
+            self.follow(change, second_arg(), value);
         }
         outcome::end_value(op, &self.client, result);
     }
 
     /// Applies a successful `SELECT n` or `RESET` to the tracked index.
-    fn follow(&self, name: &[u8], arg: Option<&[u8]>, reply: &Value) {
+    fn follow(&self, change: DbChange, arg: Option<&[u8]>, reply: &Value) {
         let ok = match reply {
             Value::Okay => true,
             Value::SimpleString(s) => s == "OK" || s == "RESET",
@@ -220,15 +245,16 @@ impl Recorder {
         if !ok {
             return;
         }
-        if name.eq_ignore_ascii_case(b"SELECT") {
-            if let Some(db) = arg
-                .and_then(|a| std::str::from_utf8(a).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-            {
-                self.db.store(db, Ordering::Relaxed);
+        match change {
+            DbChange::Select => {
+                if let Some(db) = arg
+                    .and_then(|a| std::str::from_utf8(a).ok())
+                    .and_then(|s| s.parse::<i64>().ok())
+                {
+                    self.db.store(db, Ordering::Relaxed);
+                }
             }
-        } else if name.eq_ignore_ascii_case(b"RESET") {
-            self.db.store(0, Ordering::Relaxed);
+            DbChange::Reset => self.db.store(0, Ordering::Relaxed),
         }
     }
 
@@ -332,7 +358,9 @@ impl Recorder {
                 (false, _) => values,
             };
             for ((name, arg), reply) in commands().zip(replies) {
-                self.follow(name, arg, reply);
+                if let Some(change) = DbChange::of(name) {
+                    self.follow(change, arg, reply);
+                }
             }
         }
         outcome::end_values(op, &self.client, result);

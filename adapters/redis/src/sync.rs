@@ -85,10 +85,10 @@ impl<C> fmt::Debug for InstrumentedSyncConnection<C> {
 
 impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
-        let (op, name) = self.recorder.start_packed(cmd);
+        let (op, change) = self.recorder.start_packed(cmd);
         let result = self.inner.req_packed_command(cmd);
         let second = || resp::commands(cmd).next().and_then(|mut args| args.nth(1));
-        self.recorder.end_cmd(op, &name, second, &result);
+        self.recorder.end_cmd(op, change, second, &result);
         result
     }
 
@@ -107,10 +107,10 @@ impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
 
     // `Cmd::query` comes here with the command unpacked: no need to read it back from bytes.
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let (op, name) = self.recorder.start_cmd(cmd);
+        let (op, change) = self.recorder.start_cmd(cmd);
         let result = self.inner.req_command(cmd);
         self.recorder
-            .end_cmd(op, &name, || cmd_second_arg(cmd), &result);
+            .end_cmd(op, change, || cmd_second_arg(cmd), &result);
         result
     }
 
