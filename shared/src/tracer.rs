@@ -29,44 +29,47 @@ pub(crate) enum StartedSpan {
 }
 
 impl StartedSpan {
+    /// The started span, recording or ended; `None` when the sampler dropped it or none was started.
+    fn started(&self) -> Option<&dyn ObjectSafeSpan> {
+        match self {
+            StartedSpan::Recording(span) => Some(span.as_ref()),
+            StartedSpan::RecordingGlobal(span) => Some(span),
+            StartedSpan::NonRecording(_) | StartedSpan::Disabled => None,
+        }
+    }
+
+    fn started_mut(&mut self) -> Option<&mut dyn ObjectSafeSpan> {
+        match self {
+            StartedSpan::Recording(span) => Some(span.as_mut()),
+            StartedSpan::RecordingGlobal(span) => Some(span),
+            StartedSpan::NonRecording(_) | StartedSpan::Disabled => None,
+        }
+    }
+
     /// The span to record into, while it records.
     pub(crate) fn recording(&mut self) -> Option<&mut dyn ObjectSafeSpan> {
-        let span: &mut dyn ObjectSafeSpan = match self {
-            StartedSpan::Recording(span) => span.as_mut(),
-            StartedSpan::RecordingGlobal(span) => span,
-            StartedSpan::NonRecording(_) | StartedSpan::Disabled => return None,
-        };
-        span.is_recording().then_some(span)
+        self.started_mut().filter(|span| span.is_recording())
     }
 
     /// Whether the span records (it stops recording once ended).
     pub(crate) fn is_recording(&self) -> bool {
-        match self {
-            StartedSpan::Recording(span) => span.is_recording(),
-            StartedSpan::RecordingGlobal(span) => Span::is_recording(span),
-            StartedSpan::NonRecording(_) | StartedSpan::Disabled => false,
-        }
+        self.started().is_some_and(|span| span.is_recording())
     }
 
     /// The span's context; `None` when no span was started.
     pub(crate) fn span_context(&self) -> Option<&SpanContext> {
         match self {
-            StartedSpan::Recording(span) => Some(span.span_context()),
-            StartedSpan::RecordingGlobal(span) => Some(Span::span_context(span)),
             StartedSpan::NonRecording(sc) => Some(sc),
-            StartedSpan::Disabled => None,
+            started => started.started().map(|span| span.span_context()),
         }
     }
 
-    /// Ends a recording span at `at`, or now. A dropped span has nothing to end (and no clock is read
+    /// Ends a started span at `at`, or now. A dropped span has nothing to end (and no clock is read
     /// for it).
     pub(crate) fn end(&mut self, at: Option<SystemTime>) {
-        let span: &mut dyn ObjectSafeSpan = match self {
-            StartedSpan::Recording(span) => span.as_mut(),
-            StartedSpan::RecordingGlobal(span) => span,
-            StartedSpan::NonRecording(_) | StartedSpan::Disabled => return,
-        };
-        span.end_with_timestamp(at.unwrap_or_else(opentelemetry::time::now));
+        if let Some(span) = self.started_mut() {
+            span.end_with_timestamp(at.unwrap_or_else(opentelemetry::time::now));
+        }
     }
 }
 

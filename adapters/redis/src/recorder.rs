@@ -94,7 +94,7 @@ impl PipelineShape {
         let mut has_select = false;
         for name in firsts {
             len += 1;
-            has_select |= is_db_change(name);
+            has_select |= DbChange::of(name).is_some();
             match first {
                 None => first = Some(name),
                 Some(f) => uniform &= f.eq_ignore_ascii_case(name),
@@ -112,10 +112,6 @@ impl PipelineShape {
             has_select,
         }
     }
-}
-
-fn is_db_change(name: &[u8]) -> bool {
-    DbChange::of(name).is_some()
 }
 
 /// A command that moves the connection to another database, told from its name at start so the
