@@ -780,21 +780,27 @@ impl DbOperation<'_> {
         // So does a successful command in the namespace its name was first seen in; a command in
         // another namespace builds its attributes, as every failure does.
         if let (None, Some(op)) = (failure, &self.operation_name) {
-            let cached =
-                self.client
-                    .inner
-                    .operations
-                    .get_or_insert_with(op, |_| OperationAttributes {
-                        namespace: self.namespace.clone(),
-                        attributes: self.metric_attributes(prebuilt, None).into_boxed_slice(),
-                    });
-            if cached.namespace == self.namespace {
-                metrics
-                    .operation_duration
-                    .record(seconds, &cached.attributes);
-                if let Some(rows) = rows {
-                    metrics.returned_rows.record(rows, &cached.attributes);
-                }
+            // Read in place: a hit in this thread's memory takes no reference count.
+            let recorded = self.client.inner.operations.with_or_insert(
+                op,
+                |_| OperationAttributes {
+                    namespace: self.namespace.clone(),
+                    attributes: self.metric_attributes(prebuilt, None).into_boxed_slice(),
+                },
+                |cached| {
+                    if cached.namespace != self.namespace {
+                        return false;
+                    }
+                    metrics
+                        .operation_duration
+                        .record(seconds, &cached.attributes);
+                    if let Some(rows) = rows {
+                        metrics.returned_rows.record(rows, &cached.attributes);
+                    }
+                    true
+                },
+            );
+            if recorded {
                 return;
             }
         }

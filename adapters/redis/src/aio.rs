@@ -22,10 +22,11 @@ fn command<'a, C>(
 where
     C: ConnectionLike + Send + ?Sized,
 {
-    let (op, change) = recorder.start_cmd(cmd);
-    let reply = connection.req_packed_command(cmd);
+    // Started at the first poll, inside the boxed future, so the operation is built where it lives
+    // instead of being moved into the box; the span starts when the command is sent.
     Box::pin(async move {
-        let result = reply.await;
+        let (op, change) = recorder.start_cmd(cmd);
+        let result = connection.req_packed_command(cmd).await;
         recorder.end_cmd(op, change, || cmd_second_arg(cmd), &result);
         result
     })
@@ -42,10 +43,12 @@ fn pipeline<'a, C>(
 where
     C: ConnectionLike + Send + ?Sized,
 {
-    let (op, shape) = recorder.start_pipeline(pipeline);
-    let replies = connection.req_packed_commands(pipeline, offset, count);
+    // Started at the first poll, as a single command is.
     Box::pin(async move {
-        let result = replies.await;
+        let (op, shape) = recorder.start_pipeline(pipeline);
+        let result = connection
+            .req_packed_commands(pipeline, offset, count)
+            .await;
         let atomic = pipeline.is_transaction();
         recorder.end_pipeline(op, &shape, atomic, || pipeline_heads(pipeline), &result);
         result
@@ -56,7 +59,8 @@ where
 ///
 /// Wraps any [`redis::aio::ConnectionLike`]: `MultiplexedConnection`, `ConnectionManager`, the
 /// async cluster connection, deadpool-redis's `Connection`. Replies and errors are exactly the
-/// wrapped connection's.
+/// wrapped connection's. A command's span starts when its future is first polled, under the context
+/// current then; a future dropped before that sent nothing and records nothing.
 ///
 /// `db.namespace` starts at the connection's database index and follows `SELECT` (and `RESET`)
 /// commands sent through this wrapper or its clones. Clones share the index because clones of a

@@ -101,6 +101,34 @@ async fn spans_are_parented_to_the_current_context() {
 }
 
 #[tokio::test]
+async fn a_command_is_recorded_from_its_first_poll() {
+    let t = Telemetry::new();
+    let (_client, mut con) = connect(&t).await;
+    let get = redis::cmd("GET").arg(key("lazy")).clone();
+    let parent = t.parent("request");
+    let parent_span = parent.span().span_context().clone();
+
+    // Made outside any context, run inside one: the span belongs where the command runs.
+    let reply = con.req_packed_command(&get);
+    assert_eq!(
+        reply.with_context(parent.clone()).await.unwrap(),
+        Value::Nil
+    );
+    // Dropped before its first poll: nothing was sent, so nothing is recorded.
+    drop(con.req_packed_command(&get));
+    drop(parent);
+
+    let gets: Vec<_> = t
+        .spans_of_kind(SpanKind::Client)
+        .into_iter()
+        .filter(|s| s.name == "GET")
+        .collect();
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].parent_span_id, parent_span.span_id());
+    assert_eq!(gets[0].span_context.trace_id(), parent_span.trace_id());
+}
+
+#[tokio::test]
 async fn pipelines_and_transactions() {
     let t = Telemetry::new();
     let (_client, mut con) = connect(&t).await;

@@ -55,6 +55,25 @@ pub(super) fn get<V: Send + Sync + 'static>(cache: u64, query: &str) -> Option<A
 
 /// Remembers `value` for `query` (whose text `key` holds) on this thread, replacing whatever shared
 /// its slot.
+/// Runs `f` on the value remembered for `query` in `cache`, in place (no reference count touched);
+/// `None`, without running `f`, when this thread remembers no such value.
+pub(super) fn with<V, R>(cache: u64, query: &str, f: &mut impl FnMut(&V) -> R) -> Option<R>
+where
+    V: Send + Sync + 'static,
+{
+    RECENT
+        .try_with(|recent| {
+            let recent = recent.try_borrow().ok()?;
+            let slot = recent[slot_of(query)].as_ref()?;
+            if slot.cache != cache || *slot.key != *query {
+                return None;
+            }
+            slot.value.downcast_ref::<V>().map(f)
+        })
+        .ok()
+        .flatten()
+}
+
 pub(super) fn put<V: Send + Sync + 'static>(cache: u64, query: &str, key: Arc<str>, value: Arc<V>) {
     let _ = RECENT.try_with(|recent| {
         if let Ok(mut recent) = recent.try_borrow_mut() {
@@ -82,6 +101,21 @@ mod tests {
         let copy = String::from("SELECT 1");
         // A different address may pick another slot; when it picks the same, the text still matches.
         assert!(get::<u32>(7, &copy).is_none_or(|v| *v == 1));
+    }
+
+    #[test]
+    fn with_runs_in_place_only_on_a_hit() {
+        let key: Arc<str> = Arc::from("GET");
+        let value = Arc::new(5_u32);
+        put(11, &key, key.clone(), value.clone());
+        assert_eq!(with(11, &key, &mut |v: &u32| *v + 1), Some(6));
+        assert_eq!(Arc::strong_count(&value), 2, "no count taken by a hit");
+        assert_eq!(with(12, &key, &mut |v: &u32| *v), None, "another cache");
+        assert_eq!(
+            with(11, &key, &mut |v: &u64| *v),
+            None,
+            "another value type"
+        );
     }
 
     #[test]
