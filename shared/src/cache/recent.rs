@@ -38,8 +38,8 @@ fn slot_of(query: &str) -> usize {
     ((addr >> 3) ^ (addr >> 9) ^ query.len()) % SLOTS
 }
 
-/// The value this thread last stored for `query` in cache `cache`, if still in its slot.
-pub(super) fn get<V: Send + Sync + 'static>(cache: u64, query: &str) -> Option<Arc<V>> {
+/// Runs `f` on the slot of `query`, if this thread's memory holds `query` of cache `cache` there.
+fn in_slot<R>(cache: u64, query: &str, f: impl FnOnce(&Slot) -> Option<R>) -> Option<R> {
     RECENT
         .try_with(|recent| {
             let recent = recent.try_borrow().ok()?;
@@ -47,33 +47,28 @@ pub(super) fn get<V: Send + Sync + 'static>(cache: u64, query: &str) -> Option<A
             if slot.cache != cache || *slot.key != *query {
                 return None;
             }
-            slot.value.clone().downcast::<V>().ok()
+            f(slot)
         })
         .ok()
         .flatten()
 }
 
-/// Remembers `value` for `query` (whose text `key` holds) on this thread, replacing whatever shared
-/// its slot.
+/// The value this thread last stored for `query` in cache `cache`, if still in its slot.
+pub(super) fn get<V: Send + Sync + 'static>(cache: u64, query: &str) -> Option<Arc<V>> {
+    in_slot(cache, query, |slot| slot.value.clone().downcast::<V>().ok())
+}
+
 /// Runs `f` on the value remembered for `query` in `cache`, in place (no reference count touched);
 /// `None`, without running `f`, when this thread remembers no such value.
 pub(super) fn with<V, R>(cache: u64, query: &str, f: &mut impl FnMut(&V) -> R) -> Option<R>
 where
     V: Send + Sync + 'static,
 {
-    RECENT
-        .try_with(|recent| {
-            let recent = recent.try_borrow().ok()?;
-            let slot = recent[slot_of(query)].as_ref()?;
-            if slot.cache != cache || *slot.key != *query {
-                return None;
-            }
-            slot.value.downcast_ref::<V>().map(f)
-        })
-        .ok()
-        .flatten()
+    in_slot(cache, query, |slot| slot.value.downcast_ref::<V>().map(f))
 }
 
+/// Remembers `value` for `query` (whose text `key` holds) on this thread, replacing whatever shared
+/// its slot.
 pub(super) fn put<V: Send + Sync + 'static>(cache: u64, query: &str, key: Arc<str>, value: Arc<V>) {
     let _ = RECENT.try_with(|recent| {
         if let Ok(mut recent) = recent.try_borrow_mut() {
