@@ -439,13 +439,14 @@ fn root_spans_build_attributes_up_front_after_a_recorded_root() {
         Domain::Database,
     );
     let built = AtomicUsize::new(0);
-    let start = || {
-        i.start(SpanRequest::client("op"), |a| {
+    let run = |request: SpanRequest<'_>| {
+        i.start(request, |a| {
             built.fetch_add(1, Ordering::SeqCst);
             a.push(KeyValue::new("k", "v"));
         })
         .end_ok()
     };
+    let start = || run(SpanRequest::client("op"));
     // No root recorded yet: the sampler decides first, the attributes follow.
     start();
     // The previous root recorded: the sampler sees the attributes.
@@ -466,16 +467,7 @@ fn root_spans_build_attributes_up_front_after_a_recorded_root() {
         true,
         TraceState::default(),
     ));
-    let child = || {
-        i.start(
-            SpanRequest::client("child").with_parent(&sampled_parent),
-            |a| {
-                built.fetch_add(1, Ordering::SeqCst);
-                a.push(KeyValue::new("k", "v"));
-            },
-        )
-        .end_ok()
-    };
+    let child = || run(SpanRequest::client("child").with_parent(&sampled_parent));
     child();
     child();
     switch.on.store(true, Ordering::SeqCst);
