@@ -25,8 +25,10 @@ pub fn parent() -> Context {
     if current.has_active_span() {
         return current;
     }
+    // Without any subscriber there is no current `tracing` span: one atomic load instead of the
+    // dispatcher lookup.
     #[cfg(feature = "tracing")]
-    {
+    if tracing::dispatcher::has_been_set() {
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let span = tracing::Span::current();
         if !span.is_disabled() {

@@ -243,8 +243,10 @@ pub struct DbCall<'a, T = fn() -> String> {
     /// Produces the sanitized text; a type parameter rather than a boxed closure so that an unsampled
     /// call allocates nothing for it.
     query_text: Option<T>,
-    batch_size: Option<usize>,
-    stored_procedure: Option<String>,
+    /// Recorded when 2 or more, so 0 stands for none.
+    batch_size: usize,
+    /// Boxed rather than a `String` to keep the call within the size the compiler moves inline.
+    stored_procedure: Option<Box<str>>,
     namespace: Option<StringValue>,
     parent: Option<&'a Context>,
     health_check: bool,
@@ -270,7 +272,7 @@ impl<'a> DbCall<'a> {
             name: name.into(),
             operation_name: None,
             query_text: None,
-            batch_size: None,
+            batch_size: 0,
             stored_procedure: None,
             namespace: None,
             parent: None,
@@ -280,6 +282,32 @@ impl<'a> DbCall<'a> {
 }
 
 impl<'a, T: FnOnce() -> String> DbCall<'a, T> {
+    /// A command: an operation whose span name and `db.operation.name` are both `name` (a Redis
+    /// command, a pipeline), with `db.query.text` produced by `text` when the span records.
+    ///
+    /// The same as `DbCall::new(name).with_operation_name(name).with_query_text(text)`, built in
+    /// one step: a call is large, and each step of a builder moves it.
+    ///
+    /// ```
+    /// use tracewire_shared::db::DbCall;
+    ///
+    /// let call = DbCall::command("GET", || "GET key".to_owned()).with_namespace("0");
+    /// # let _ = call;
+    /// ```
+    pub fn command(name: impl Into<Cow<'static, str>>, text: T) -> Self {
+        let name = name.into();
+        Self {
+            operation_name: Some(name.clone()),
+            name,
+            query_text: Some(text),
+            batch_size: 0,
+            stored_procedure: None,
+            namespace: None,
+            parent: None,
+            health_check: false,
+        }
+    }
+
     /// `db.operation.name`.
     pub fn with_operation_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.operation_name = Some(name.into());
@@ -303,13 +331,13 @@ impl<'a, T: FnOnce() -> String> DbCall<'a, T> {
 
     /// `db.operation.batch.size` (recorded when 2 or more).
     pub fn with_batch_size(mut self, size: usize) -> Self {
-        self.batch_size = Some(size);
+        self.batch_size = size;
         self
     }
 
     /// `db.stored_procedure.name`.
     pub fn with_stored_procedure(mut self, name: impl Into<String>) -> Self {
-        self.stored_procedure = Some(name.into());
+        self.stored_procedure = Some(name.into().into_boxed_str());
         self
     }
 
@@ -575,6 +603,9 @@ impl DbClient {
     }
 
     /// Starts a non-SQL operation (a Redis command).
+    // Inlined into the adapter's few call sites, so the call's fields go straight where they are
+    // kept instead of through a copy of the call.
+    #[inline(always)]
     pub fn operation<T: FnOnce() -> String>(&self, call: DbCall<'_, T>) -> DbOperation<'_> {
         let target = &self.inner.target;
         let config = self.inner.inst.config();
@@ -599,14 +630,17 @@ impl DbClient {
                 truncate_on_char_boundary(&mut text, config.max_text_len());
                 attrs.push(KeyValue::new(semconv::DB_QUERY_TEXT, text));
             }
-            if let Some(size) = batch_size.filter(|s| *s >= 2) {
+            if batch_size >= 2 {
                 attrs.push(KeyValue::new(
                     semconv::DB_OPERATION_BATCH_SIZE,
-                    i64::try_from(size).unwrap_or(i64::MAX),
+                    i64::try_from(batch_size).unwrap_or(i64::MAX),
                 ));
             }
             if let Some(proc_name) = stored_procedure {
-                attrs.push(KeyValue::new(semconv::DB_STORED_PROCEDURE_NAME, proc_name));
+                attrs.push(KeyValue::new(
+                    semconv::DB_STORED_PROCEDURE_NAME,
+                    String::from(proc_name),
+                ));
             }
             push_peer(target, attrs);
             if health_check {
@@ -718,13 +752,42 @@ impl DbOperation<'_> {
     }
 
     /// Ends the operation as a success.
-    pub fn end_ok(self) {
-        self.end_ok_with_rows(None);
+    #[inline]
+    pub fn end_ok(mut self) {
+        self.end_ok_in_place(None);
     }
 
     /// Ends the operation as a success that returned `rows` rows: `db.response.returned_rows` and the
     /// `db.client.response.returned_rows` histogram, when opted in.
+    #[inline]
     pub fn end_ok_with_rows(mut self, rows: Option<u64>) {
+        self.end_ok_in_place(rows);
+    }
+
+    /// Ends the operation as a failure.
+    #[inline]
+    pub fn end_error(mut self, failure: &Failure<'_>) {
+        self.end_error_in_place(failure);
+    }
+
+    /// [`end_ok_with_rows`](Self::end_ok_with_rows) where the operation lies, for an operation kept
+    /// in a future's state: an operation is a few hundred bytes, and each move out of such a state
+    /// copies it. Once the operation has ended, later ends do nothing and its drop records nothing.
+    ///
+    /// ```
+    /// use tracewire_shared::db::{DbClient, DbTarget};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain};
+    ///
+    /// let inst = Instrumentation::new(Config::new(), "example", "0", Domain::Database);
+    /// let client = DbClient::new(inst, DbTarget::new("redis"));
+    /// let mut op = client.sql("PING");
+    /// op.end_ok_in_place(None);
+    /// op.end_ok_in_place(None); // already ended: nothing more is recorded
+    /// ```
+    pub fn end_ok_in_place(&mut self, rows: Option<u64>) {
+        if self.span.is_ended() {
+            return;
+        }
         let rows = rows.filter(|_| {
             self.client
                 .inner
@@ -740,16 +803,18 @@ impl DbOperation<'_> {
         }
         let end = self.timer.now();
         self.record_metrics(end, None, rows);
-        let DbOperation { span, .. } = self;
-        span.end_ok_at(end);
+        self.span.end_ok_in_place(end);
     }
 
-    /// Ends the operation as a failure.
-    pub fn end_error(self, failure: &Failure<'_>) {
+    /// [`end_error`](Self::end_error) where the operation lies (see
+    /// [`end_ok_in_place`](Self::end_ok_in_place)).
+    pub fn end_error_in_place(&mut self, failure: &Failure<'_>) {
+        if self.span.is_ended() {
+            return;
+        }
         let end = self.timer.now();
         self.record_metrics(end, Some(failure), None);
-        let DbOperation { span, .. } = self;
-        span.end_error_at(failure, end);
+        self.span.end_error_in_place(failure, end);
     }
 
     fn record_metrics(

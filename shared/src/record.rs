@@ -521,6 +521,32 @@ impl OperationSpan {
     /// [`end_ok`](Self::end_ok) at `at` (the current time when `None`): an operation that read the
     /// clock for its duration metric ends its span at the same instant.
     pub fn end_ok_at(mut self, at: Option<SystemTime>) {
+        self.end_ok_in_place(at);
+    }
+
+    /// Whether the span has ended (through an in-place end).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// [`end_ok_at`](Self::end_ok_at) where the span lies, for an owner that keeps it in a future's
+    /// state and would copy it by moving it out. Once ended, later ends do nothing and the drop
+    /// records nothing more.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain, record::SpanRequest};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "example", "0", Domain::Http);
+    /// let mut span = inst.start(SpanRequest::client("GET"), |_| {});
+    /// span.end_ok_in_place(None);
+    /// span.end_ok_in_place(None);
+    /// drop(span);
+    /// assert_eq!(exporter.get_finished_spans().unwrap().len(), 1);
+    /// ```
+    pub fn end_ok_in_place(&mut self, at: Option<SystemTime>) {
         self.finish(None, false, at);
     }
 
@@ -531,6 +557,15 @@ impl OperationSpan {
 
     /// [`end_error`](Self::end_error) at `at` (the current time when `None`).
     pub fn end_error_at(mut self, failure: &Failure<'_>, at: Option<SystemTime>) {
+        self.end_error_in_place(failure, at);
+    }
+
+    /// [`end_error_at`](Self::end_error_at) where the span lies (see
+    /// [`end_ok_in_place`](Self::end_ok_in_place)).
+    pub fn end_error_in_place(&mut self, failure: &Failure<'_>, at: Option<SystemTime>) {
+        if self.ended {
+            return;
+        }
         if self.is_recording() {
             self.set_attribute(KeyValue::new(
                 semconv::ERROR_TYPE,

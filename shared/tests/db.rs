@@ -247,6 +247,62 @@ fn generic_operation_like_a_redis_command() {
 }
 
 #[test]
+fn a_command_ended_in_place_records_once() {
+    let t = Telemetry::new();
+    let inst = Instrumentation::new(t.config(), "tracewire-test", "0", Domain::Database);
+    let c = DbClient::new(inst, DbTarget::new(semconv::db_system::REDIS));
+    let mut op = c.operation(
+        DbCall::command("MGET", || "MGET a b c".to_owned())
+            .with_namespace("2")
+            .with_batch_size(3),
+    );
+    op.end_error_in_place(
+        &Failure::new("WRONGTYPE", "wrong kind").with_db_status_code("WRONGTYPE"),
+    );
+    op.end_ok_in_place(None);
+    drop(op);
+
+    let spans = t.finished();
+    assert_eq!(
+        spans.len(),
+        1,
+        "one span, ended by the first end: {spans:?}"
+    );
+    let span = &spans[0];
+    assert_eq!(span.name, "MGET");
+    assert_eq!(
+        attr_str(span, semconv::DB_OPERATION_NAME).as_deref(),
+        Some("MGET")
+    );
+    assert_eq!(
+        attr_str(span, semconv::DB_QUERY_TEXT).as_deref(),
+        Some("MGET a b c")
+    );
+    assert_eq!(
+        attr(span, semconv::DB_OPERATION_BATCH_SIZE),
+        Some(&3_i64.into())
+    );
+    assert_eq!(
+        attr_str(span, semconv::ERROR_TYPE).as_deref(),
+        Some("WRONGTYPE")
+    );
+    assert!(
+        attr(span, semconv::TRACEWIRE_CANCELLED).is_none(),
+        "the drop after an in-place end is not a cancellation"
+    );
+    let points = t.metric(metric::DB_CLIENT_OPERATION_DURATION);
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(points[0].count, 1, "one duration recorded");
+    assert_eq!(
+        points[0]
+            .attr(semconv::ERROR_TYPE)
+            .map(|v| v.as_str().into_owned())
+            .as_deref(),
+        Some("WRONGTYPE")
+    );
+}
+
+#[test]
 fn unsampled_operations_build_no_text() {
     let t = Telemetry::unsampled();
     let inst = Instrumentation::new(t.config(), "tracewire-test", "0", Domain::Database);
