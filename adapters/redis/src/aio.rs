@@ -25,9 +25,9 @@ where
     // Started at the first poll, inside the boxed future, so the operation is built where it lives
     // instead of being moved into the box; the span starts when the command is sent.
     Box::pin(async move {
-        let (op, change) = recorder.start_cmd(cmd);
+        let mut started = recorder.start_cmd(cmd);
         let result = connection.req_packed_command(cmd).await;
-        recorder.end_cmd(op, change, || cmd_second_arg(cmd), &result);
+        recorder.end_cmd(&mut started, || cmd_second_arg(cmd), &result);
         result
     })
 }
@@ -45,12 +45,18 @@ where
 {
     // Started at the first poll, as a single command is.
     Box::pin(async move {
-        let (op, shape) = recorder.start_pipeline(pipeline);
+        let (mut op, shape) = recorder.start_pipeline(pipeline);
         let result = connection
             .req_packed_commands(pipeline, offset, count)
             .await;
         let atomic = pipeline.is_transaction();
-        recorder.end_pipeline(op, &shape, atomic, || pipeline_heads(pipeline), &result);
+        recorder.end_pipeline(
+            &mut op,
+            &shape,
+            atomic,
+            || pipeline_heads(pipeline),
+            &result,
+        );
         result
     })
 }

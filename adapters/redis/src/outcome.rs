@@ -2,6 +2,9 @@
 //! `Ok(Value::ServerError)` and are failures for the span, with the prefix as `error.type` and
 //! `db.response.status_code`; client-side errors get a low-cardinality `error.type` from
 //! [`redis::ErrorKind`].
+//!
+//! Operations are ended in place: they live in the command's future, and moving one out to end it
+//! would copy it.
 
 use redis::{ErrorKind, RedisError, ServerError, Value};
 use tracewire_shared::db::{DbClient, DbOperation};
@@ -12,14 +15,15 @@ use tracewire_shared::semconv::ERROR_TYPE_OTHER;
 const MAX_CODE_LEN: usize = 64;
 
 /// Ends `op` for the reply of one command.
+#[inline(always)]
 pub(crate) fn end_value(
-    op: DbOperation<'_>,
+    op: &mut DbOperation<'_>,
     client: &DbClient,
     result: &redis::RedisResult<Value>,
 ) {
     match result {
         Ok(Value::ServerError(err)) => end_server_error(op, client, err),
-        Ok(_) => op.end_ok(),
+        Ok(_) => op.end_ok_in_place(None),
         Err(err) => end_redis_error(op, client, err),
     }
 }
@@ -27,14 +31,14 @@ pub(crate) fn end_value(
 /// Ends `op` for the replies of a pipeline: the first server error among them (inside the `EXEC`
 /// reply for a transaction) fails the span, as it fails `query_async` unless errors are ignored.
 pub(crate) fn end_values(
-    op: DbOperation<'_>,
+    op: &mut DbOperation<'_>,
     client: &DbClient,
     result: &redis::RedisResult<Vec<Value>>,
 ) {
     match result {
         Ok(values) => match first_server_error(values) {
             Some(err) => end_server_error(op, client, err),
-            None => op.end_ok(),
+            None => op.end_ok_in_place(None),
         },
         Err(err) => end_redis_error(op, client, err),
     }
@@ -52,17 +56,17 @@ fn first_server_error(values: &[Value]) -> Option<&ServerError> {
     })
 }
 
-fn end_server_error(op: DbOperation<'_>, client: &DbClient, err: &ServerError) {
+fn end_server_error(op: &mut DbOperation<'_>, client: &DbClient, err: &ServerError) {
     let code = bounded_code(err.code());
     let message = if op.is_recording() {
         client.sanitize_message(&err.to_string())
     } else {
         String::new()
     };
-    op.end_error(&Failure::new(code, message).with_db_status_code(code));
+    op.end_error_in_place(&Failure::new(code, message).with_db_status_code(code));
 }
 
-fn end_redis_error(op: DbOperation<'_>, client: &DbClient, err: &RedisError) {
+fn end_redis_error(op: &mut DbOperation<'_>, client: &DbClient, err: &RedisError) {
     let message = if op.is_recording() {
         client.sanitize_message(&err.to_string())
     } else {
@@ -75,7 +79,7 @@ fn end_redis_error(op: DbOperation<'_>, client: &DbClient, err: &RedisError) {
         }
         None => Failure::new(error_kind(err), message),
     };
-    op.end_error(&failure);
+    op.end_error_in_place(&failure);
 }
 
 fn bounded_code(code: &str) -> &str {

@@ -74,6 +74,13 @@ fn namespace(db: i64) -> StringValue {
     }
 }
 
+/// A started command: its operation, and whether it changes the database. Kept whole in the
+/// command's future and ended in place (a tuple destructured into the future would be copied).
+pub(crate) struct StartedCmd<'c> {
+    op: DbOperation<'c>,
+    change: Option<DbChange>,
+}
+
 /// How the commands of a pipeline are named: `PIPELINE` / `MULTI`, followed by the command when
 /// every command is the same one.
 #[derive(Debug)]
@@ -183,33 +190,33 @@ impl Recorder {
         &self,
         args: impl CommandArgs<'a>,
         text: impl FnOnce() -> String + 'a,
-    ) -> (DbOperation<'_>, Option<DbChange>) {
+    ) -> StartedCmd<'_> {
         let mut peek = args;
         let first = peek.next().unwrap_or_default();
         let name = command_name(first);
-        let mut call = DbCall::new(name.clone())
-            .with_operation_name(name.clone())
-            .with_namespace(namespace(self.db()))
-            .with_query_text(text);
+        let mut call = DbCall::command(name.clone(), text).with_namespace(namespace(self.db()));
         if is_procedure_call(&name)
             && let Some(procedure) = stored_procedure(&[first, peek.next().unwrap_or_default()])
         {
             call = call.with_stored_procedure(procedure);
         }
         let change = DbChange::of(name.as_bytes());
-        (self.client.operation(call), change)
+        StartedCmd {
+            op: self.client.operation(call),
+            change,
+        }
     }
 
     /// Starts the span of a [`Cmd`].
     #[inline(always)]
-    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> (DbOperation<'_>, Option<DbChange>) {
+    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> StartedCmd<'_> {
         let max = self.max_text_len();
         self.start_args(cmd_args(cmd), move || cmd_text(cmd, max))
     }
 
     /// Starts the span of one packed command.
     #[cfg(feature = "sync")]
-    pub(crate) fn start_packed(&self, packed: &[u8]) -> (DbOperation<'_>, Option<DbChange>) {
+    pub(crate) fn start_packed(&self, packed: &[u8]) -> StartedCmd<'_> {
         let max = self.max_text_len();
         let args = resp::commands(packed).next().unwrap_or_default();
         let text_args = args.clone();
@@ -218,17 +225,17 @@ impl Recorder {
 
     /// Ends a command's span and follows `SELECT`/`RESET`; `second_arg` (the `n` of `SELECT n`) is
     /// only asked for then.
+    #[inline(always)]
     pub(crate) fn end_cmd<'a>(
         &self,
-        op: DbOperation<'_>,
-        change: Option<DbChange>,
+        started: &mut StartedCmd<'_>,
         second_arg: impl FnOnce() -> Option<&'a [u8]>,
         result: &redis::RedisResult<Value>,
     ) {
-        if let (Ok(value), Some(change)) = (result, change) {
+        if let (Ok(value), Some(change)) = (result, started.change) {
             self.follow(change, second_arg(), value);
         }
-        outcome::end_value(op, &self.client, result);
+        outcome::end_value(&mut started.op, &self.client, result);
     }
 
     /// Applies a successful `SELECT n` or `RESET` to the tracked index.
@@ -325,11 +332,9 @@ impl Recorder {
         shape: &PipelineShape,
         text: impl FnOnce() -> String + 'a,
     ) -> DbOperation<'_> {
-        let call = DbCall::new(shape.name.clone())
-            .with_operation_name(shape.name.clone())
+        let call = DbCall::command(shape.name.clone(), text)
             .with_namespace(namespace(self.db()))
-            .with_batch_size(shape.len)
-            .with_query_text(text);
+            .with_batch_size(shape.len);
         self.client.operation(call)
     }
 
@@ -337,7 +342,7 @@ impl Recorder {
     /// order, and is only walked when the pipeline holds a `SELECT` or `RESET`.
     pub(crate) fn end_pipeline<'a, I>(
         &self,
-        op: DbOperation<'_>,
+        op: &mut DbOperation<'_>,
         shape: &PipelineShape,
         atomic: bool,
         commands: impl FnOnce() -> I,

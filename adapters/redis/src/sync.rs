@@ -85,10 +85,10 @@ impl<C> fmt::Debug for InstrumentedSyncConnection<C> {
 
 impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
-        let (op, change) = self.recorder.start_packed(cmd);
+        let mut started = self.recorder.start_packed(cmd);
         let result = self.inner.req_packed_command(cmd);
         let second = || resp::commands(cmd).next().and_then(|mut args| args.nth(1));
-        self.recorder.end_cmd(op, change, second, &result);
+        self.recorder.end_cmd(&mut started, second, &result);
         result
     }
 
@@ -98,19 +98,24 @@ impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let (op, shape, atomic) = self.recorder.start_packed_pipeline(cmd, offset, count);
+        let (mut op, shape, atomic) = self.recorder.start_packed_pipeline(cmd, offset, count);
         let result = self.inner.req_packed_commands(cmd, offset, count);
-        self.recorder
-            .end_pipeline(op, &shape, atomic, || packed_heads(cmd, atomic), &result);
+        self.recorder.end_pipeline(
+            &mut op,
+            &shape,
+            atomic,
+            || packed_heads(cmd, atomic),
+            &result,
+        );
         result
     }
 
     // `Cmd::query` comes here with the command unpacked: no need to read it back from bytes.
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let (op, change) = self.recorder.start_cmd(cmd);
+        let mut started = self.recorder.start_cmd(cmd);
         let result = self.inner.req_command(cmd);
         self.recorder
-            .end_cmd(op, change, || cmd_second_arg(cmd), &result);
+            .end_cmd(&mut started, || cmd_second_arg(cmd), &result);
         result
     }
 
