@@ -89,9 +89,11 @@ pub(crate) struct InFlight {
     timer: Timer,
     /// Low-cardinality attributes of the duration metric known at start; `None` when metrics are off.
     metric_attributes: Option<Vec<KeyValue>>,
-    /// The raw URL, kept only while recording, to scrub it from error messages.
-    url: Option<Url>,
-    _active: Option<ActiveGuard>,
+    /// The raw URL, kept only while recording and only when its `url.full` differs from it (credentials,
+    /// redacted query values, a fragment), to scrub it from error messages. Boxed, as is the rarely
+    /// enabled active-requests guard, so that a flight stays small to move.
+    url: Option<Box<Url>>,
+    _active: Option<Box<ActiveGuard>>,
 }
 
 impl Core {
@@ -140,6 +142,7 @@ impl Core {
         let address = std::cell::OnceCell::new();
         let address = || address.get_or_init(|| self.addresses.of(url)).clone();
         let port = server_port(url);
+        let url_has_secrets = std::cell::Cell::new(false);
         let mut span = self.inst.start(span_request, |attrs| {
             attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.value()));
             if let MethodName::Other(original) = &method {
@@ -148,10 +151,9 @@ impl Core {
                     original.clone(),
                 ));
             }
-            attrs.push(KeyValue::new(
-                semconv::URL_FULL,
-                redact_with(url, config.redacted_query_params()),
-            ));
+            let full = redact_with(url, config.redacted_query_params());
+            url_has_secrets.set(full != url.as_str());
+            attrs.push(KeyValue::new(semconv::URL_FULL, full));
             if let Some(address) = address() {
                 attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address));
             }
@@ -199,10 +201,10 @@ impl Core {
             if self.active_requests {
                 let counter = self.metrics().active_requests.clone();
                 counter.add(1, &base);
-                active = Some(ActiveGuard {
+                active = Some(Box::new(ActiveGuard {
                     counter,
                     attributes: base.clone(),
-                });
+                }));
             }
             if metrics_on {
                 if let Some(template) = template {
@@ -212,7 +214,8 @@ impl Core {
             }
         }
 
-        let url = recording.then(|| request.url().clone());
+        // A URL that redacts to itself has nothing to scrub: not copied.
+        let url = (recording && url_has_secrets.get()).then(|| Box::new(request.url().clone()));
         // Injected whether or not the span records: the server must see the sampling decision.
         span.inject_headers(config.propagator(), request.headers_mut());
 
@@ -240,15 +243,16 @@ impl InFlight {
         self.span.is_recording().then(|| self.span.context())
     }
 
-    /// Ends the request with its outcome.
-    pub(crate) fn finish<E: TransportError>(self, result: &Result<Response, E>) {
+    /// Ends the request with its outcome. In place: the flight lives in the request's future, and
+    /// moving it out would copy it; the drop that follows finds the span ended.
+    pub(crate) fn finish<E: TransportError>(&mut self, result: &Result<Response, E>) {
         match result {
             Ok(response) => self.finish_response(response),
             Err(error) => self.finish_error(error),
         }
     }
 
-    fn finish_response(mut self, response: &Response) {
+    fn finish_response(&mut self, response: &Response) {
         let status = response.status();
         let version = protocol_version(response.version());
         let core = Arc::clone(&self.core);
@@ -299,19 +303,19 @@ impl InFlight {
         }
 
         match error_type {
-            None => self.span.end_ok(),
+            None => self.span.end_ok_in_place(None),
             Some(error_type) => {
                 let message = match status.canonical_reason() {
                     Some(reason) => format!("HTTP {} {reason}", status.as_str()),
                     None => format!("HTTP {}", status.as_str()),
                 };
                 self.span
-                    .end_error(&Failure::new(error_type.as_str(), message));
+                    .end_error_in_place(&Failure::new(error_type.as_str(), message), None);
             }
         }
     }
 
-    fn finish_error<E: TransportError>(mut self, error: &E) {
+    fn finish_error<E: TransportError>(&mut self, error: &E) {
         let error_type = error.error_type();
         if let (Some(mut attrs), Some(seconds)) =
             (self.metric_attributes.take(), self.timer.elapsed_secs())
@@ -321,14 +325,16 @@ impl InFlight {
         }
         if self.span.is_recording() {
             let message = error.message(
-                self.url.as_ref(),
+                self.url.as_deref(),
                 self.core.inst.config().redacted_query_params(),
             );
-            self.span.end_error(
+            self.span.end_error_in_place(
                 &Failure::new(error_type, message).with_exception_type(error.exception_type()),
+                None,
             );
         } else {
-            self.span.end_error(&Failure::new(error_type, ""));
+            self.span
+                .end_error_in_place(&Failure::new(error_type, ""), None);
         }
     }
 }

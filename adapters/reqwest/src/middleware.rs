@@ -20,9 +20,12 @@ use crate::extension::{SpanName, UrlTemplate};
 ///
 /// With [reqwest-retry], add it **after** the retry middleware so that it runs once per attempt: each
 /// attempt then gets its own span and repeats carry `http.request.resend_count`. Added before, it
-/// records one span for the whole retried exchange. Attempts are counted through a marker in the
-/// request's [`Extensions`], which reqwest-retry hands to every attempt; reusing one `Extensions` for
-/// several logical requests with `execute_with_extensions` would count them as resends of each other.
+/// records one span for the whole retried exchange. Attempts are counted through a marker that a
+/// failed attempt (a transport error, or a 4xx or 5xx status: what retry policies retry) leaves in the
+/// request's [`Extensions`], which reqwest-retry hands to every attempt. A request that succeeds
+/// leaves no marker, so the usual request pays nothing for it; reusing one `Extensions` for several
+/// logical requests with `execute_with_extensions` would count a request after a failed one as its
+/// resend.
 ///
 /// ```no_run
 /// use reqwest_middleware::ClientBuilder;
@@ -74,6 +77,14 @@ impl OtelMiddleware {
 #[derive(Clone, Copy, Debug)]
 struct Attempts(u32);
 
+/// Whether an attempt ended the way retry policies retry: the next attempt, if any, is a resend.
+fn may_be_retried(result: &reqwest_middleware::Result<Response>) -> bool {
+    match result {
+        Ok(response) => response.status().is_client_error() || response.status().is_server_error(),
+        Err(_) => true,
+    }
+}
+
 #[async_trait::async_trait]
 impl Middleware for OtelMiddleware {
     async fn handle(
@@ -82,17 +93,11 @@ impl Middleware for OtelMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let resend_count = match extensions.get_mut::<Attempts>() {
-            Some(attempts) => {
-                let resends = attempts.0;
-                attempts.0 = attempts.0.saturating_add(1);
-                Some(resends)
-            }
-            None => {
-                extensions.insert(Attempts(1));
-                None
-            }
-        };
+        let resend_count = extensions.get_mut::<Attempts>().map(|attempts| {
+            let resends = attempts.0;
+            attempts.0 = attempts.0.saturating_add(1);
+            resends
+        });
         let flight = {
             let options = RequestOptions {
                 template: extensions.get::<UrlTemplate>().map(|t| &t.0),
@@ -102,7 +107,7 @@ impl Middleware for OtelMiddleware {
             };
             self.core.begin(&mut req, options)
         };
-        let Some(flight) = flight else {
+        let Some(mut flight) = flight else {
             return next.run(req, extensions).await;
         };
         // Inner middlewares see the request's span as current, but only when it records: attaching a
@@ -112,6 +117,10 @@ impl Middleware for OtelMiddleware {
             None => next.run(req, extensions).await,
         };
         flight.finish(&result);
+        // The marker is left only by a first attempt that may be retried: inserting it allocates.
+        if resend_count.is_none() && may_be_retried(&result) {
+            extensions.insert(Attempts(1));
+        }
         result
     }
 }

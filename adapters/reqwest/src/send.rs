@@ -120,7 +120,7 @@ impl TracedRequestBuilder {
                 },
             );
             let result = client.execute(request).await;
-            if let Some(flight) = flight {
+            if let Some(mut flight) = flight {
                 flight.finish(&result);
             }
             result

@@ -321,6 +321,49 @@ async fn each_retry_attempt_is_its_own_span() {
 }
 
 #[tokio::test]
+async fn only_a_failed_attempt_makes_the_next_one_a_resend() {
+    // The attempt marker lives in the request's extensions; reusing them shows when it is left.
+    let server = Server::start().await;
+    let t = Telemetry::new();
+    let client = client(OtelMiddleware::new(t.config()));
+    let mut extensions = http::Extensions::new();
+    let mut send = async |path: &str| {
+        let request = client.get(server.url(path)).build().unwrap();
+        client
+            .execute_with_extensions(request, &mut extensions)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(send("/status/200").await, 200);
+    assert_eq!(send("/status/204").await, 204);
+    assert_eq!(send("/status/503").await, 503);
+    assert_eq!(send("/status/200").await, 200);
+
+    let mut spans: Vec<SpanData> = t.spans_of_kind(SpanKind::Client);
+    spans.sort_by_key(|s| s.start_time);
+    let seen: Vec<(Option<i64>, Option<i64>)> = spans
+        .iter()
+        .map(|s| {
+            let resends = attr(s, semconv::HTTP_REQUEST_RESEND_COUNT)
+                .map(|_| int(s, semconv::HTTP_REQUEST_RESEND_COUNT).unwrap());
+            (int(s, semconv::HTTP_RESPONSE_STATUS_CODE), resends)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(200), None),
+            (Some(204), None),
+            (Some(503), None),
+            (Some(200), Some(1)),
+        ],
+        "successes leave no marker; the request after a failure counts as its resend"
+    );
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge() {
     let server = Server::start().await;
     let t = Telemetry::new();
