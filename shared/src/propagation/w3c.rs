@@ -101,21 +101,32 @@ pub(crate) fn inject_span_context(sc: &SpanContext, injector: &mut dyn Injector)
 pub(crate) fn traceparent(sc: &SpanContext) -> [u8; TRACEPARENT_LEN] {
     let mut out = [b'-'; TRACEPARENT_LEN];
     out[..2].copy_from_slice(b"00");
-    write_hex(&sc.trace_id().to_bytes(), &mut out[3..35]);
-    write_hex(&sc.span_id().to_bytes(), &mut out[36..52]);
-    write_hex(
-        &[(sc.trace_flags() & TraceFlags::SAMPLED).to_u8()],
-        &mut out[53..],
-    );
+    let trace = u128::from_be_bytes(sc.trace_id().to_bytes());
+    let span = u64::from_be_bytes(sc.span_id().to_bytes());
+    // Each 32-bit word becomes 8 digits, most significant first.
+    for (i, shift) in [96, 64, 32, 0].into_iter().enumerate() {
+        let at = 3 + 8 * i;
+        out[at..at + 8].copy_from_slice(&hex_digits((trace >> shift) as u32));
+    }
+    out[36..44].copy_from_slice(&hex_digits((span >> 32) as u32));
+    out[44..52].copy_from_slice(&hex_digits(span as u32));
+    let flags = (sc.trace_flags() & TraceFlags::SAMPLED).to_u8();
+    out[53..].copy_from_slice(&hex_digits(u32::from(flags))[6..]);
     out
 }
 
-fn write_hex(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
+/// The 8 lowercase hex digits of `word`, computed eight at a time in one `u64` (one digit per byte)
+/// instead of looked up one by one: this runs for every outgoing request and message.
+fn hex_digits(word: u32) -> [u8; 8] {
+    // Spread the nibbles, most significant first, one per byte: 0x1234_5678 → 0x0102_0304_0506_0708.
+    let mut x = u64::from(word);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // A nibble of 10 or more gets bit 4 set by adding 6 (no byte carries into the next); such digits
+    // are letters, `'a' - '0' - 10` = 39 further up.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * 39).to_be_bytes()
 }
 
 /// The remote span context in `extractor`'s `traceparent` (and `tracestate`), if valid.
@@ -305,6 +316,20 @@ mod tests {
             let ours = extracted(&W3cTraceContext::new(), &value, "");
             let sdk = extracted(&TraceContextPropagator::new(), &value, "");
             prop_assert_eq!(ours, sdk);
+        }
+
+        #[test]
+        fn traceparent_digits_match_formatting(trace: u128, span: u64, flags: u8) {
+            let sc = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                TraceFlags::new(flags),
+                false,
+                TraceState::default(),
+            );
+            let expected = format!("00-{trace:032x}-{span:016x}-{:02x}", flags & 1);
+            let written = traceparent(&sc);
+            prop_assert_eq!(std::str::from_utf8(&written).unwrap(), expected);
         }
 
         #[test]
