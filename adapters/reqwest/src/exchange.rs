@@ -255,7 +255,7 @@ impl InFlight {
     fn finish_response(&mut self, response: &Response) {
         let status = response.status();
         let version = protocol_version(response.version());
-        let core = Arc::clone(&self.core);
+        let core = &*self.core;
         self.span.set_attributes_with(|attrs| {
             attrs.push(KeyValue::new(
                 semconv::HTTP_RESPONSE_STATUS_CODE,
