@@ -94,10 +94,12 @@ impl ServerAddresses {
     /// The `server.address` of `url`.
     pub(crate) fn of(&self, url: &Url) -> Option<StringValue> {
         let host = url.host_str()?;
-        let address = self.0.get_or_insert_with(host, |_| {
-            server_address(url).unwrap_or_else(|| host.to_owned().into())
-        });
-        Some(StringValue::clone(&address))
+        // Read in place: only the address's own count is taken, not the cache entry's.
+        Some(self.0.with_or_insert(
+            host,
+            |_| server_address(url).unwrap_or_else(|| host.to_owned().into()),
+            StringValue::clone,
+        ))
     }
 }
 
