@@ -808,6 +808,18 @@ impl DbOperation<'_> {
 
     /// [`end_error`](Self::end_error) where the operation lies (see
     /// [`end_ok_in_place`](Self::end_ok_in_place)).
+    ///
+    /// ```
+    /// use tracewire_shared::db::{DbCall, DbClient, DbTarget};
+    /// use tracewire_shared::record::Failure;
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain};
+    ///
+    /// let inst = Instrumentation::new(Config::new(), "example", "0", Domain::Database);
+    /// let client = DbClient::new(inst, DbTarget::new("redis"));
+    /// let mut op = client.operation(DbCall::command("INCR", || "INCR k".to_owned()));
+    /// op.end_error_in_place(&Failure::new("WRONGTYPE", "").with_db_status_code("WRONGTYPE"));
+    /// drop(op); // ended already: not recorded as cancelled
+    /// ```
     pub fn end_error_in_place(&mut self, failure: &Failure<'_>) {
         if self.span.is_ended() {
             return;

@@ -562,6 +562,21 @@ impl OperationSpan {
 
     /// [`end_error_at`](Self::end_error_at) where the span lies (see
     /// [`end_ok_in_place`](Self::end_ok_in_place)).
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use tracewire_shared::record::{Failure, SpanRequest};
+    /// use tracewire_shared::{Config, Instrumentation, config::Domain};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// let inst = Instrumentation::new(Config::new().with_tracer_provider(provider), "example", "0", Domain::Http);
+    /// let mut span = inst.start(SpanRequest::client("GET"), |_| {});
+    /// span.end_error_in_place(&Failure::new("timeout", "no answer"), None);
+    /// span.end_ok_in_place(None); // ended already
+    /// let spans = exporter.get_finished_spans().unwrap();
+    /// assert!(matches!(spans[0].status, opentelemetry::trace::Status::Error { .. }));
+    /// ```
     pub fn end_error_in_place(&mut self, failure: &Failure<'_>, at: Option<SystemTime>) {
         if self.ended {
             return;
