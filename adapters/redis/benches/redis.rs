@@ -155,6 +155,13 @@ fn overhead(c: &mut Criterion) {
         &client,
         Config::new().with_tracer_provider(unsampled_provider.clone()),
     );
+    // What the duration histogram costs an unsampled command (its two clock reads, mostly).
+    let unsampled_metrics_off = RedisInstrumentation::for_client(
+        &client,
+        Config::new()
+            .with_tracer_provider(unsampled_provider.clone())
+            .with_metrics(false),
+    );
     let get = redis::cmd("GET").arg("tw:bench:key").clone();
     let mut pipe = redis::pipe();
     for _ in 0..PIPELINE_LEN {
@@ -184,6 +191,13 @@ fn overhead(c: &mut Criterion) {
     run!(g, "bare", Instant0, get, String);
     run!(g, "sampled", sampled.wrap(Instant0), get, String);
     run!(g, "unsampled", unsampled.wrap(Instant0), get, String);
+    run!(
+        g,
+        "unsampled_metrics_off",
+        unsampled_metrics_off.wrap(Instant0),
+        get,
+        String
+    );
     g.finish();
     let mut g = c.benchmark_group("overhead_pipeline_100");
     g.throughput(Throughput::Elements(PIPELINE_LEN));
