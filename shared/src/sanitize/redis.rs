@@ -336,6 +336,10 @@ thread_local! {
     /// The buffer commands are sanitized in, kept between calls so each text is allocated once, at its
     /// exact size. Taken out while in use: a nested call (none today) would start a fresh one.
     static SCRATCH: Cell<String> = const { Cell::new(String::new()) };
+
+    /// The command name this thread resolved last: applications send the same command again and
+    /// again, and comparing with it is cheaper than looking the name up.
+    static LAST_NAME: Cell<&'static str> = const { Cell::new("") };
 }
 
 /// The upper-cased command name, for `db.operation.name`.
@@ -352,7 +356,14 @@ thread_local! {
 /// assert!(command_name(&[b'x'; 1000]).len() <= 64);
 /// ```
 pub fn command_name(first_arg: &[u8]) -> Cow<'static, str> {
+    if let Ok(last) = LAST_NAME.try_with(Cell::get)
+        && !last.is_empty()
+        && first_arg.eq_ignore_ascii_case(last.as_bytes())
+    {
+        return Cow::Borrowed(last);
+    }
     if let Some((upper, _)) = lookup(first_arg, command_rule) {
+        let _ = LAST_NAME.try_with(|last| last.set(upper));
         return Cow::Borrowed(upper);
     }
     if first_arg.is_empty() {
@@ -1012,6 +1023,24 @@ mod tests {
         assert_eq!(command_name(b"\xffab"), "\u{fffd}AB");
         let long = command_name(&[0xff; 200]);
         assert!(long.len() <= MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn the_remembered_name_only_answers_for_itself() {
+        // Each name right after another: the thread's last name must never stand in for a neighbour.
+        let sequence: [(&[u8], &str); 8] = [
+            (b"get", "GET"),
+            (b"GET", "GET"),
+            (b"GETDEL", "GETDEL"),
+            (b"ge", "GE"),
+            (b"get", "GET"),
+            (b"gets", "GETS"),
+            (b"", ""),
+            (b"Set", "SET"),
+        ];
+        for (sent, name) in sequence {
+            assert_eq!(command_name(sent), name, "{sent:?}");
+        }
     }
 
     #[test]
