@@ -11,7 +11,7 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::RedisInstrumentation;
-use crate::recorder::{Recorder, cmd_second_arg, pipeline_heads};
+use crate::recorder::{Recorder, cmd_args, pipeline_heads};
 
 /// One command through `connection`, recorded.
 fn command<'a, C>(
@@ -25,9 +25,9 @@ where
     // Started at the first poll, inside the boxed future, so the operation is built where it lives
     // instead of being moved into the box; the span starts when the command is sent.
     Box::pin(async move {
-        let mut started = recorder.start_cmd(cmd);
+        let mut op = recorder.start_cmd(cmd);
         let result = connection.req_packed_command(cmd).await;
-        recorder.end_cmd(&mut started, || cmd_second_arg(cmd), &result);
+        recorder.end_cmd(&mut op, || cmd_args(cmd), &result);
         result
     })
 }

@@ -38,7 +38,7 @@ impl<'a, I: Iterator<Item = &'a [u8]> + Clone + 'a> CommandArgs<'a> for I {}
 
 /// The arguments of a [`Cmd`]. A scan cursor shows as `0` here (redis-rs writes its value only when
 /// packing); [`cmd_text`] packs to record the real one.
-fn cmd_args(cmd: &Cmd) -> impl CommandArgs<'_> + ExactSizeIterator {
+pub(crate) fn cmd_args(cmd: &Cmd) -> impl CommandArgs<'_> + ExactSizeIterator {
     cmd.args_iter().map(|arg| match arg {
         Arg::Simple(bytes) => bytes,
         // The cursor (its value is only written when packing) and any future kind of argument.
@@ -72,13 +72,6 @@ fn namespace(db: i64) -> StringValue {
         Some(s) => StringValue::from(*s),
         None => StringValue::from(db.to_string()),
     }
-}
-
-/// A started command: its operation, and whether it changes the database. Kept whole in the
-/// command's future and ended in place (a tuple destructured into the future would be copied).
-pub(crate) struct StartedCmd<'c> {
-    op: DbOperation<'c>,
-    change: Option<DbChange>,
 }
 
 /// How the commands of a pipeline are named: `PIPELINE` / `MULTI`, followed by the command when
@@ -190,7 +183,7 @@ impl Recorder {
         &self,
         args: impl CommandArgs<'a>,
         text: impl FnOnce() -> String + 'a,
-    ) -> StartedCmd<'_> {
+    ) -> DbOperation<'_> {
         let mut peek = args;
         let first = peek.next().unwrap_or_default();
         let name = command_name(first);
@@ -200,42 +193,43 @@ impl Recorder {
         {
             call = call.with_stored_procedure(procedure);
         }
-        let change = DbChange::of(name.as_bytes());
-        StartedCmd {
-            op: self.client.operation(call),
-            change,
-        }
+        self.client.operation(call)
     }
 
     /// Starts the span of a [`Cmd`].
     #[inline(always)]
-    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> StartedCmd<'_> {
+    pub(crate) fn start_cmd(&self, cmd: &Cmd) -> DbOperation<'_> {
         let max = self.max_text_len();
         self.start_args(cmd_args(cmd), move || cmd_text(cmd, max))
     }
 
     /// Starts the span of one packed command.
     #[cfg(feature = "sync")]
-    pub(crate) fn start_packed(&self, packed: &[u8]) -> StartedCmd<'_> {
+    pub(crate) fn start_packed(&self, packed: &[u8]) -> DbOperation<'_> {
         let max = self.max_text_len();
         let args = resp::commands(packed).next().unwrap_or_default();
         let text_args = args.clone();
         self.start_args(args, move || sanitize_command_with_limit(text_args, max))
     }
 
-    /// Ends a command's span and follows `SELECT`/`RESET`; `second_arg` (the `n` of `SELECT n`) is
-    /// only asked for then.
+    /// Ends a command's span, where it lies, and follows `SELECT`/`RESET`. `args` (the command's
+    /// arguments) is only walked for a successful reply, and only to its second argument.
+    // The operation is passed by reference and returned from `start_*` alone: kept whole in the
+    // command's future, it is never copied on the way out.
     #[inline(always)]
-    pub(crate) fn end_cmd<'a>(
+    pub(crate) fn end_cmd<'a, A: Iterator<Item = &'a [u8]>>(
         &self,
-        started: &mut StartedCmd<'_>,
-        second_arg: impl FnOnce() -> Option<&'a [u8]>,
+        op: &mut DbOperation<'_>,
+        args: impl FnOnce() -> A,
         result: &redis::RedisResult<Value>,
     ) {
-        if let (Ok(value), Some(change)) = (result, started.change) {
-            self.follow(change, second_arg(), value);
+        if let Ok(value) = result {
+            let mut args = args();
+            if let Some(change) = args.next().and_then(DbChange::of) {
+                self.follow(change, args.next(), value);
+            }
         }
-        outcome::end_value(&mut started.op, &self.client, result);
+        outcome::end_value(op, &self.client, result);
     }
 
     /// Applies a successful `SELECT n` or `RESET` to the tracked index.
@@ -389,11 +383,6 @@ pub(crate) fn packed_heads(
             let name = c.next().unwrap_or_default();
             (name, c.next())
         })
-}
-
-/// The second argument of a command (`n` of `SELECT n`).
-pub(crate) fn cmd_second_arg(cmd: &Cmd) -> Option<&[u8]> {
-    cmd_args(cmd).nth(1)
 }
 
 #[cfg(test)]

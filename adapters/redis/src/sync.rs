@@ -5,7 +5,7 @@ use std::fmt;
 use redis::{Cmd, ConnectionLike, RedisResult, Value};
 
 use crate::RedisInstrumentation;
-use crate::recorder::{Recorder, cmd_second_arg, packed_heads};
+use crate::recorder::{Recorder, cmd_args, packed_heads};
 use crate::resp;
 
 /// A synchronous connection whose commands and pipelines become spans.
@@ -85,10 +85,10 @@ impl<C> fmt::Debug for InstrumentedSyncConnection<C> {
 
 impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
-        let mut started = self.recorder.start_packed(cmd);
+        let mut op = self.recorder.start_packed(cmd);
         let result = self.inner.req_packed_command(cmd);
-        let second = || resp::commands(cmd).next().and_then(|mut args| args.nth(1));
-        self.recorder.end_cmd(&mut started, second, &result);
+        let args = || resp::commands(cmd).next().into_iter().flatten();
+        self.recorder.end_cmd(&mut op, args, &result);
         result
     }
 
@@ -112,10 +112,9 @@ impl<C: ConnectionLike> ConnectionLike for InstrumentedSyncConnection<C> {
 
     // `Cmd::query` comes here with the command unpacked: no need to read it back from bytes.
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut started = self.recorder.start_cmd(cmd);
+        let mut op = self.recorder.start_cmd(cmd);
         let result = self.inner.req_command(cmd);
-        self.recorder
-            .end_cmd(&mut started, || cmd_second_arg(cmd), &result);
+        self.recorder.end_cmd(&mut op, || cmd_args(cmd), &result);
         result
     }
 
