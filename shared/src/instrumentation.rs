@@ -10,9 +10,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::config::{Config, Domain};
 use crate::context;
-use crate::record::{
-    Decision, OperationSpan, SpanRequest, SpanRequestParts, StartingSpan, push_duplicated,
-};
+use crate::record::{Decision, OperationSpan, SpanRequest, StartingSpan, push_duplicated};
 use crate::semconv::SCHEMA_URL;
 use crate::tracer::{self, StartSpan};
 
@@ -129,13 +127,13 @@ impl Instrumentation {
         attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> OperationSpan {
         let config = &self.inner.config;
-        let SpanRequestParts {
+        let SpanRequest {
             kind,
             mut name,
             parent,
             links,
             start_time,
-        } = request.into_parts();
+        } = request;
         let parent = match parent {
             Some(cx) => cx.clone(),
             None => context::parent(),

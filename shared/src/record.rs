@@ -57,11 +57,11 @@ use crate::tracer::StartedSpan;
 /// ```
 #[derive(Debug)]
 pub struct SpanRequest<'a> {
-    kind: SpanKind,
-    name: Cow<'static, str>,
-    parent: Option<&'a Context>,
-    links: Vec<Link>,
-    start_time: Option<SystemTime>,
+    pub(crate) kind: SpanKind,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) parent: Option<&'a Context>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) start_time: Option<SystemTime>,
 }
 
 impl<'a> SpanRequest<'a> {
@@ -126,24 +126,6 @@ impl<'a> SpanRequest<'a> {
         self.start_time = Some(at);
         self
     }
-
-    pub(crate) fn into_parts(self) -> SpanRequestParts<'a> {
-        SpanRequestParts {
-            kind: self.kind,
-            name: self.name,
-            parent: self.parent,
-            links: self.links,
-            start_time: self.start_time,
-        }
-    }
-}
-
-pub(crate) struct SpanRequestParts<'a> {
-    pub(crate) kind: SpanKind,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) parent: Option<&'a Context>,
-    pub(crate) links: Vec<Link>,
-    pub(crate) start_time: Option<SystemTime>,
 }
 
 /// Whether a span starts, as decided by a start hook.
