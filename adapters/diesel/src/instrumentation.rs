@@ -95,40 +95,20 @@ impl QueryTracer {
         self.in_flight.push_back(entry);
     }
 
-    /// Where the query that `query`'s finish belongs to is queued.
-    fn position_of(&mut self, query: &dyn DebugQuery) -> Option<usize> {
+    fn take(&mut self, query: &dyn DebugQuery) -> Option<InFlight> {
         if self.in_flight.len() <= 1 {
-            return (!self.in_flight.is_empty()).then_some(0);
+            return self.in_flight.pop_front();
         }
         if !sql_of(query, &mut self.buf) {
             return None;
         }
         let sql = self.buf.as_str();
-        self.in_flight
+        let at = self
+            .in_flight
             .iter()
             .position(|f| f.statement.as_ref().is_some_and(|s| s.sql() == sql))
-            .or_else(|| self.in_flight.iter().position(|f| f.statement.is_none()))
-    }
-
-    /// Ends the query that `query`'s finish belongs to, where it is queued (an operation is large:
-    /// taking it out of the queue first would copy it), then forgets it.
-    fn finish(&mut self, query: &dyn DebugQuery, error: Option<&diesel::result::Error>) {
-        let Some(at) = self.position_of(query) else {
-            return;
-        };
-        if let Some(InFlight {
-            operation: Some(op),
-            ..
-        }) = self.in_flight.get_mut(at)
-        {
-            op.finish(error);
-        }
-        if self.in_flight.len() == 1 {
-            // Dropped in place; the usual case on a synchronous connection.
-            self.in_flight.clear();
-        } else {
-            self.in_flight.remove(at);
-        }
+            .or_else(|| self.in_flight.iter().position(|f| f.statement.is_none()))?;
+        self.in_flight.remove(at)
     }
 }
 
@@ -139,7 +119,15 @@ impl Instrumentation for QueryTracer {
                 self.client = Some(self.tracing.client_for_url(url));
             }
             InstrumentationEvent::StartQuery { query, .. } => self.start(query),
-            InstrumentationEvent::FinishQuery { query, error, .. } => self.finish(query, error),
+            InstrumentationEvent::FinishQuery { query, error, .. } => {
+                if let Some(InFlight {
+                    operation: Some(op),
+                    ..
+                }) = self.take(query)
+                {
+                    op.finish(error);
+                }
+            }
             // BEGIN / COMMIT / ROLLBACK / SAVEPOINT are executed as queries, and traced as such.
             _ => {}
         }
