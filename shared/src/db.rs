@@ -4,7 +4,8 @@
 //! A [`DbClient`] stands for one pool or connection: it holds the per-connection attributes (computed
 //! once), the statement cache and the instruments. Each operation is a [`DbOperation`]: started with
 //! [`DbClient::sql`] or [`DbClient::operation`], ended with [`DbOperation::end_ok`] or
-//! [`DbOperation::end_error`], or ended as cancelled when dropped.
+//! [`DbOperation::end_error`] (or in place, for an operation kept in a future's state), or ended as
+//! cancelled when dropped.
 //!
 //! ```
 //! use opentelemetry::KeyValue;
@@ -696,8 +697,10 @@ fn push_peer(target: &DbTarget, attrs: &mut Vec<KeyValue>) {
 
 /// One database operation in flight: its span and its duration measurement.
 ///
-/// Ends once, through [`end_ok`](Self::end_ok), [`end_error`](Self::end_error) or drop (cancelled:
-/// the span ends without error and no duration is recorded, as the operation did not complete).
+/// Ends once, through [`end_ok`](Self::end_ok), [`end_error`](Self::end_error), their in-place forms
+/// ([`end_ok_in_place`](Self::end_ok_in_place), [`end_error_in_place`](Self::end_error_in_place)) or
+/// drop (cancelled: the span ends without error and no duration is recorded, as the operation did not
+/// complete); whatever comes after the first end does nothing.
 ///
 /// It borrows the [`DbClient`] that started it, which costs nothing per operation; an operation that
 /// must outlive that borrow (kept in a connection's state, say) is made independent with

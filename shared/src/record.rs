@@ -2,9 +2,10 @@
 //! ending it at drop when the operation is abandoned.
 //!
 //! Adapters start an [`OperationSpan`] through [`Instrumentation::start`](crate::Instrumentation::start)
-//! and end it with [`OperationSpan::end_ok`] or [`OperationSpan::end_error`]. A span that is dropped
-//! without either (a future cancelled mid-query, a stream dropped half-read) ends at drop with
-//! `tracewire.cancelled = true` and no error status: the caller chose to stop, nothing failed.
+//! and end it with [`OperationSpan::end_ok`] or [`OperationSpan::end_error`] (or their `_in_place`
+//! forms, for a span kept in a future's state). A span that is dropped without any of them (a future
+//! cancelled mid-query, a stream dropped half-read) ends at drop with `tracewire.cancelled = true` and
+//! no error status: the caller chose to stop, nothing failed.
 //!
 //! When the sampler drops a span, nothing beyond the sampling check happens: the attribute closure is
 //! not called and no attribute is built. The exception is a guess gone wrong: when the previous span of
@@ -308,7 +309,8 @@ fn bounded(text: &str, max: usize) -> String {
     s
 }
 
-/// The span of one client operation. Ends exactly once: through `end_ok`, `end_error`, or drop.
+/// The span of one client operation. Ends exactly once: through `end_ok`, `end_error` (by value or
+/// in place), or drop; whatever comes after the first end does nothing.
 ///
 /// Obtained from [`Instrumentation::start`](crate::Instrumentation::start).
 pub struct OperationSpan {
