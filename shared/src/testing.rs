@@ -175,6 +175,28 @@ impl MetricPoint {
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| &kv.value)
     }
+
+    /// The value of attribute `key` as text (any value type, as `Value::as_str` renders it).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use tracewire_shared::testing::MetricPoint;
+    ///
+    /// let point = MetricPoint {
+    ///     name: "db.client.operation.duration".into(),
+    ///     unit: "s".into(),
+    ///     kind: "histogram",
+    ///     attributes: vec![KeyValue::new("db.namespace", "shop")],
+    ///     count: 1,
+    ///     value: 0.01,
+    ///     bounds: vec![],
+    /// };
+    /// assert_eq!(point.attr_str("db.namespace").as_deref(), Some("shop"));
+    /// assert_eq!(point.attr_str("error.type"), None);
+    /// ```
+    pub fn attr_str(&self, key: &str) -> Option<String> {
+        self.attr(key).map(|v| v.as_str().into_owned())
+    }
 }
 
 /// A span exporter that drops everything: benchmarks pay for recording and batching, not for I/O.

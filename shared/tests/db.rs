@@ -65,10 +65,7 @@ fn sql_span_and_metric() {
     assert_eq!(points.len(), 1);
     assert_eq!(points[0].count, 1);
     assert_eq!(
-        points[0]
-            .attr(semconv::DB_QUERY_SUMMARY)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
+        points[0].attr_str(semconv::DB_QUERY_SUMMARY).as_deref(),
         Some("SELECT orders")
     );
     assert!(
@@ -154,8 +151,7 @@ fn errors_reach_span_and_metric_and_cancellation_records_no_duration() {
     );
     assert_eq!(
         points[0]
-            .attr(semconv::DB_RESPONSE_STATUS_CODE)
-            .map(|v| v.as_str().into_owned())
+            .attr_str(semconv::DB_RESPONSE_STATUS_CODE)
             .as_deref(),
         Some("1062")
     );
@@ -233,17 +229,10 @@ fn generic_operation_like_a_redis_command() {
     );
     let p = &t.metric(metric::DB_CLIENT_OPERATION_DURATION)[0];
     assert_eq!(
-        p.attr(semconv::DB_OPERATION_NAME)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
+        p.attr_str(semconv::DB_OPERATION_NAME).as_deref(),
         Some("EVALSHA")
     );
-    assert_eq!(
-        p.attr(semconv::DB_NAMESPACE)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
-        Some("3")
-    );
+    assert_eq!(p.attr_str(semconv::DB_NAMESPACE).as_deref(), Some("3"));
 }
 
 #[test]
@@ -294,10 +283,7 @@ fn a_command_ended_in_place_records_once() {
     assert_eq!(points.len(), 1, "{points:?}");
     assert_eq!(points[0].count, 1, "one duration recorded");
     assert_eq!(
-        points[0]
-            .attr(semconv::ERROR_TYPE)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
+        points[0].attr_str(semconv::ERROR_TYPE).as_deref(),
         Some("WRONGTYPE")
     );
 }
@@ -420,14 +406,8 @@ fn prebuilt_operation_attributes_follow_namespace_and_outcome() {
         points
             .iter()
             .find(|p| {
-                p.attr(semconv::DB_NAMESPACE)
-                    .map(|v| v.as_str().into_owned())
-                    .as_deref()
-                    == Some(ns)
-                    && p.attr(semconv::ERROR_TYPE)
-                        .map(|v| v.as_str().into_owned())
-                        .as_deref()
-                        == error
+                p.attr_str(semconv::DB_NAMESPACE).as_deref() == Some(ns)
+                    && p.attr_str(semconv::ERROR_TYPE).as_deref() == error
             })
             .unwrap_or_else(|| panic!("no point for {ns} {error:?} in {points:?}"))
     };
@@ -437,15 +417,11 @@ fn prebuilt_operation_attributes_follow_namespace_and_outcome() {
     assert_eq!(find("0", Some("WRONGTYPE")).count, 1);
     for p in &points {
         assert_eq!(
-            p.attr(semconv::DB_OPERATION_NAME)
-                .map(|v| v.as_str().into_owned())
-                .as_deref(),
+            p.attr_str(semconv::DB_OPERATION_NAME).as_deref(),
             Some("GET")
         );
         assert_eq!(
-            p.attr(semconv::DB_SYSTEM_NAME)
-                .map(|v| v.as_str().into_owned())
-                .as_deref(),
+            p.attr_str(semconv::DB_SYSTEM_NAME).as_deref(),
             Some("redis")
         );
     }

@@ -35,12 +35,7 @@ fn db_client_instruments() {
         d[0].bounds,
         [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]
     );
-    assert_eq!(
-        d[0].attr(semconv::ERROR_TYPE)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
-        Some("23505")
-    );
+    assert_eq!(d[0].attr_str(semconv::ERROR_TYPE).as_deref(), Some("23505"));
 
     let r = t.metric(metric::DB_CLIENT_RESPONSE_RETURNED_ROWS);
     assert_eq!(r[0].unit, "{row}");
@@ -91,8 +86,7 @@ fn http_and_messaging_instruments() {
     let sent = &t.metric(metric::MESSAGING_CLIENT_SENT_MESSAGES)[0];
     assert_eq!((sent.unit.as_str(), sent.value), ("{message}", 3.0));
     assert_eq!(
-        sent.attr(semconv::MESSAGING_DESTINATION_NAME)
-            .map(|v| v.as_str().into_owned())
+        sent.attr_str(semconv::MESSAGING_DESTINATION_NAME)
             .as_deref(),
         Some("orders")
     );
@@ -125,8 +119,7 @@ fn pool_instruments_observe_the_snapshot_until_the_pool_is_gone() {
     for p in &count {
         assert_eq!(p.unit, "{connection}");
         assert_eq!(
-            p.attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-                .map(|v| v.as_str().into_owned())
+            p.attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
                 .as_deref(),
             Some("main")
         );

@@ -246,9 +246,7 @@ async fn order_flow_is_one_connected_trace_without_secrets() {
         db_system::REDIS,
     ] {
         assert!(
-            durations.iter().any(|p| p
-                .attr(semconv::DB_SYSTEM_NAME)
-                .map(|v| v.as_str().into_owned())
+            durations.iter().any(|p| p.attr_str(semconv::DB_SYSTEM_NAME)
                 == Some(system.to_owned())
                 && p.count > 0),
             "db.client.operation.duration for {system}"

@@ -104,8 +104,7 @@ mod sync {
         assert_eq!(errors.len(), 1);
         assert_eq!(
             errors[0]
-                .attr(semconv::DB_RESPONSE_STATUS_CODE)
-                .map(|v| v.as_str().into_owned())
+                .attr_str(semconv::DB_RESPONSE_STATUS_CODE)
                 .as_deref(),
             Some("23505")
         );
@@ -312,16 +311,11 @@ mod asynchronous {
         let counts = t.metric("db.client.connection.count");
         let idle = counts
             .iter()
-            .find(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                    .map(|v| v.as_str().into_owned())
-                    == Some("idle".into())
-            })
+            .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE) == Some("idle".into()))
             .unwrap();
         assert_eq!(idle.value, 1.0);
         assert_eq!(
-            idle.attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-                .map(|v| v.as_str().into_owned())
+            idle.attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
                 .as_deref(),
             Some("pg-deadpool")
         );
@@ -363,9 +357,7 @@ mod asynchronous {
             .metric("db.client.connection.count")
             .iter()
             .filter(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-                    .map(|v| v.as_str().into_owned())
-                    == Some("pg-bb8".into())
+                p.attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME) == Some("pg-bb8".into())
             })
             .map(|p| p.value)
             .sum();

@@ -250,10 +250,7 @@ fn unsampled_spans_still_record_durations() {
         vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]
     );
     assert_eq!(
-        select
-            .attr(semconv::DB_SYSTEM_NAME)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
+        select.attr_str(semconv::DB_SYSTEM_NAME).as_deref(),
         Some("sqlite")
     );
     assert!(select.attr(semconv::DB_QUERY_TEXT).is_none());
@@ -315,11 +312,7 @@ fn r2d2_checkout_pings_are_marked_and_pool_metrics_reported() {
         let used = t.metric("db.client.connection.count");
         let used = used
             .iter()
-            .find(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                    .map(|v| v.as_str().into_owned())
-                    == Some("used".into())
-            })
+            .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE) == Some("used".into()))
             .expect("used connections");
         assert_eq!(used.value, 1.0);
     }
@@ -336,8 +329,7 @@ fn r2d2_checkout_pings_are_marked_and_pool_metrics_reported() {
     assert_eq!(max[0].value, 3.0);
     assert_eq!(
         max[0]
-            .attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-            .map(|v| v.as_str().into_owned())
+            .attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
             .as_deref(),
         Some("sqlite-pool")
     );
@@ -393,11 +385,9 @@ fn duration_points_carry_the_summary_only_when_asked() {
         .unwrap();
     let points = t.metric("db.client.operation.duration");
     assert!(
-        points.iter().any(|p| p
-            .attr(semconv::DB_QUERY_SUMMARY)
-            .map(|v| v.as_str().into_owned())
-            .as_deref()
-            == Some("SELECT users")),
+        points
+            .iter()
+            .any(|p| p.attr_str(semconv::DB_QUERY_SUMMARY).as_deref() == Some("SELECT users")),
         "{points:?}"
     );
 }

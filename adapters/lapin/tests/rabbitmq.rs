@@ -159,9 +159,7 @@ async fn process_span_joins_the_publishers_trace_across_connections() {
     assert_eq!(sent[0].value, 1.0);
     assert_eq!(sent[0].unit, "{message}");
     assert_eq!(
-        sent[0]
-            .attr(semconv::MESSAGING_DESTINATION_NAME)
-            .map(|v| v.as_str().into_owned()),
+        sent[0].attr_str(semconv::MESSAGING_DESTINATION_NAME),
         Some(queue.clone())
     );
     let consumed = t.metric(semconv::metric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
@@ -176,9 +174,7 @@ async fn process_span_joins_the_publishers_trace_across_connections() {
     assert_eq!(op_duration.len(), 1);
     assert_eq!(op_duration[0].count, 1);
     assert_eq!(
-        op_duration[0]
-            .attr(semconv::MESSAGING_OPERATION_NAME)
-            .map(|v| v.as_str().into_owned()),
+        op_duration[0].attr_str(semconv::MESSAGING_OPERATION_NAME),
         Some("publish".to_owned())
     );
     for point in t.metrics() {

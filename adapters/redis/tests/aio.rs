@@ -668,25 +668,13 @@ async fn operation_duration_metric() {
     let points = t.metric(semconv::metric::DB_CLIENT_OPERATION_DURATION);
     let get = points
         .iter()
-        .find(|p| {
-            p.attr(semconv::DB_OPERATION_NAME)
-                .map(|v| v.as_str().into_owned())
-                == Some("GET".into())
-        })
+        .find(|p| p.attr_str(semconv::DB_OPERATION_NAME) == Some("GET".into()))
         .expect("GET point");
     assert_eq!(get.unit, "s");
     assert_eq!(get.kind, "histogram");
     assert_eq!(get.count, 2);
-    assert_eq!(
-        get.attr(semconv::DB_SYSTEM_NAME)
-            .map(|v| v.as_str().into_owned()),
-        Some("redis".into())
-    );
-    assert_eq!(
-        get.attr(semconv::DB_NAMESPACE)
-            .map(|v| v.as_str().into_owned()),
-        Some("0".into())
-    );
+    assert_eq!(get.attr_str(semconv::DB_SYSTEM_NAME), Some("redis".into()));
+    assert_eq!(get.attr_str(semconv::DB_NAMESPACE), Some("0".into()));
     assert!(
         get.attr(semconv::DB_QUERY_TEXT).is_none(),
         "no high-cardinality text in metrics"
@@ -699,16 +687,9 @@ async fn operation_duration_metric() {
         .iter()
         .find(|p| p.attr(semconv::ERROR_TYPE).is_some())
         .expect("error point");
+    assert_eq!(failed.attr_str(semconv::ERROR_TYPE), Some("ERR".into()));
     assert_eq!(
-        failed
-            .attr(semconv::ERROR_TYPE)
-            .map(|v| v.as_str().into_owned()),
-        Some("ERR".into())
-    );
-    assert_eq!(
-        failed
-            .attr(semconv::DB_OPERATION_NAME)
-            .map(|v| v.as_str().into_owned()),
+        failed.attr_str(semconv::DB_OPERATION_NAME),
         Some("INCRBY".into())
     );
 }
@@ -824,11 +805,7 @@ async fn deadpool_pool() {
         let used = t.metric(semconv::metric::DB_CLIENT_CONNECTION_COUNT);
         let in_use = used
             .iter()
-            .find(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                    .map(|v| v.as_str().into_owned())
-                    == Some("used".into())
-            })
+            .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE) == Some("used".into()))
             .expect("used point");
         assert_eq!(in_use.value, 1.0);
     }
@@ -842,19 +819,13 @@ async fn deadpool_pool() {
     assert_eq!(wait.len(), 1);
     assert_eq!(wait[0].count, 2);
     assert_eq!(
-        wait[0]
-            .attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-            .map(|v| v.as_str().into_owned()),
+        wait[0].attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME),
         Some("tw-deadpool".into())
     );
     let counts = t.metric(semconv::metric::DB_CLIENT_CONNECTION_COUNT);
     let idle = counts
         .iter()
-        .find(|p| {
-            p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                .map(|v| v.as_str().into_owned())
-                == Some("idle".into())
-        })
+        .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE) == Some("idle".into()))
         .expect("idle point");
     assert_eq!(idle.value, 1.0);
     let max = t.metric(semconv::metric::DB_CLIENT_CONNECTION_MAX);
@@ -891,11 +862,7 @@ async fn bb8_pool() {
         let counts = t.metric(semconv::metric::DB_CLIENT_CONNECTION_COUNT);
         let used = counts
             .iter()
-            .find(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                    .map(|v| v.as_str().into_owned())
-                    == Some("used".into())
-            })
+            .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE) == Some("used".into()))
             .expect("used point");
         assert_eq!(used.value, 1.0);
         let mut owned = pool.get_owned().await.unwrap();
@@ -910,9 +877,7 @@ async fn bb8_pool() {
     let max = t.metric(semconv::metric::DB_CLIENT_CONNECTION_MAX);
     assert_eq!(max[0].value, 3.0);
     assert_eq!(
-        max[0]
-            .attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-            .map(|v| v.as_str().into_owned()),
+        max[0].attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME),
         Some("tw-bb8".into())
     );
     let wait = t.metric(semconv::metric::DB_CLIENT_CONNECTION_WAIT_TIME);

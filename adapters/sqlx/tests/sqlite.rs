@@ -523,17 +523,11 @@ async fn operation_and_pool_metrics() {
     let points = t.metric(metric::DB_CLIENT_OPERATION_DURATION);
     let ok = points
         .iter()
-        .find(|p| {
-            p.attr(semconv::DB_QUERY_SUMMARY)
-                .map(|v| v.as_str().into_owned())
-                == Some(format!("SELECT {table}"))
-        })
+        .find(|p| p.attr_str(semconv::DB_QUERY_SUMMARY) == Some(format!("SELECT {table}")))
         .expect("a point for the select");
     assert_eq!((ok.unit.as_str(), ok.kind, ok.count), ("s", "histogram", 1));
     assert_eq!(
-        ok.attr(semconv::DB_SYSTEM_NAME)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
+        ok.attr_str(semconv::DB_SYSTEM_NAME).as_deref(),
         Some("sqlite")
     );
     assert_eq!(ok.attr(semconv::ERROR_TYPE), None);
@@ -546,13 +540,7 @@ async fn operation_and_pool_metrics() {
         .iter()
         .find(|p| p.attr(semconv::ERROR_TYPE).is_some())
         .expect("a point for the failure");
-    assert_eq!(
-        failed
-            .attr(semconv::ERROR_TYPE)
-            .map(|v| v.as_str().into_owned())
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(failed.attr_str(semconv::ERROR_TYPE).as_deref(), Some("1"));
     assert_eq!(
         failed.bounds,
         tracewire_shared::metrics::DB_DURATION_BOUNDARIES
@@ -560,19 +548,13 @@ async fn operation_and_pool_metrics() {
 
     let conn = pool.acquire().await.unwrap();
     let pool_attr = |p: &tracewire_shared::testing::MetricPoint| {
-        p.attr(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
-            .map(|v| v.as_str().into_owned())
+        p.attr_str(semconv::DB_CLIENT_CONNECTION_POOL_NAME)
     };
     let counts = t.metric(metric::DB_CLIENT_CONNECTION_COUNT);
     let state = |s: &str| {
         counts
             .iter()
-            .find(|p| {
-                p.attr(semconv::DB_CLIENT_CONNECTION_STATE)
-                    .map(|v| v.as_str().into_owned())
-                    .as_deref()
-                    == Some(s)
-            })
+            .find(|p| p.attr_str(semconv::DB_CLIENT_CONNECTION_STATE).as_deref() == Some(s))
             .map(|p| p.value)
     };
     // sqlx returns connections to the pool in the background, so only the totals are exact.
