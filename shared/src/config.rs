@@ -272,6 +272,20 @@ impl Config {
     }
 
     /// Turns metric recording on or off (default on).
+    ///
+    /// With metrics on, every operation reads the clock twice for its duration, even when its span
+    /// is not sampled and even when the meter provider is the API's no-op one (which cannot be told
+    /// apart from a real one). An application without a metrics pipeline saves those reads, about
+    /// 0.06 µs per operation, by turning metrics off; its unsampled operations then do no work
+    /// beyond the sampling decision.
+    ///
+    /// ```
+    /// use tracewire_shared::Config;
+    ///
+    /// // Traces only: no meter provider is installed anywhere.
+    /// let config = Config::new().with_metrics(false);
+    /// assert!(!config.metrics_enabled());
+    /// ```
     pub fn with_metrics(mut self, enabled: bool) -> Self {
         self.metrics = enabled;
         self

@@ -654,6 +654,49 @@ async fn unsampled_records_no_span_but_keeps_results_and_metrics() {
     assert_eq!(count, 4);
 }
 
+/// The configuration without a metrics pipeline (the one the unsampled benchmark target is read in):
+/// spans stay whole and timed by the SDK's own clock, and no duration is recorded.
+#[tokio::test]
+async fn metrics_off_keeps_spans_and_records_no_duration() {
+    for (t, sampled) in [(Telemetry::new(), true), (Telemetry::unsampled(), false)] {
+        let client = client();
+        let redis = RedisInstrumentation::for_client(&client, t.config().with_metrics(false));
+        let mut con = redis.wrap(
+            client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect to redis"),
+        );
+        let k = key("metrics-off");
+        let _: () = con.set(&k, 7).await.unwrap();
+        let v: i64 = con.get(&k).await.unwrap();
+        assert_eq!(v, 7);
+        let _: () = con.del(&k).await.unwrap();
+
+        assert!(
+            t.metric(semconv::metric::DB_CLIENT_OPERATION_DURATION)
+                .is_empty(),
+            "no duration point with metrics off"
+        );
+        let spans = t.finished();
+        if !sampled {
+            assert!(spans.is_empty(), "nothing recorded at all: {spans:?}");
+            continue;
+        }
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["SET", "GET", "DEL"]);
+        let get = &spans[1];
+        assert_eq!(get.span_kind, SpanKind::Client);
+        assert_eq!(
+            attr_str(get, semconv::DB_QUERY_TEXT),
+            Some(format!("GET {k}"))
+        );
+        assert_eq!(attr_str(get, semconv::DB_NAMESPACE).as_deref(), Some("0"));
+        assert!(get.start_time > std::time::UNIX_EPOCH);
+        assert!(get.end_time >= get.start_time);
+    }
+}
+
 #[tokio::test]
 async fn operation_duration_metric() {
     let t = Telemetry::new();
