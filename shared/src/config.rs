@@ -273,11 +273,11 @@ impl Config {
 
     /// Turns metric recording on or off (default on).
     ///
-    /// With metrics on, every operation reads the clock twice for its duration, even when its span
-    /// is not sampled and even when the meter provider is the API's no-op one (which cannot be told
-    /// apart from a real one). An application without a metrics pipeline saves those reads, about
-    /// 0.06 µs per operation, by turning metrics off; its unsampled operations then do no work
-    /// beyond the sampling decision.
+    /// With metrics on, every operation times itself (two clock reads) and records a duration point,
+    /// even when its span is not sampled and even when the meter provider is the API's no-op one
+    /// (which cannot be told apart from a real one). On the project's 2-core VM that is about
+    /// 0.06 µs per Redis command and 0.1 µs per HTTP request. An application without a metrics
+    /// pipeline saves it by turning metrics off; its unsampled operations then read no clock.
     ///
     /// ```
     /// use tracewire_shared::Config;
