@@ -27,13 +27,11 @@ impl Write for SqlOnly<'_> {
         if self.cut {
             return Err(fmt::Error);
         }
-        // The marker may straddle two writes: search from just before the new piece.
-        let mut from = self.buf.len().saturating_sub(BINDS_MARKER.len() - 1);
-        while !self.buf.is_char_boundary(from) {
-            from -= 1;
-        }
+        // The marker may straddle two writes: search from just before the new piece. The search runs
+        // on bytes, and the marker is ASCII, so wherever it is found is a character boundary.
+        let from = self.buf.len().saturating_sub(BINDS_MARKER.len() - 1);
         self.buf.push_str(s);
-        if let Some(at) = self.buf[from..].find(BINDS_MARKER) {
+        if let Some(at) = find_marker(&self.buf.as_bytes()[from..]) {
             self.buf.truncate(from + at);
             self.cut = true;
             // Stops diesel's formatter before it writes a single bind value.
@@ -41,6 +39,19 @@ impl Write for SqlOnly<'_> {
         }
         Ok(())
     }
+}
+
+/// Where the first ` -- binds: ` in `hay` starts.
+///
+/// Every query is searched, so this is on the hot path. A general substring search sets up its
+/// searcher on each call, which cost more than the rest of the writer (about 900 instructions a
+/// query). `-` is rare in SQL, so scanning for it and checking the few hits is much cheaper.
+fn find_marker(hay: &[u8]) -> Option<usize> {
+    let marker = BINDS_MARKER.as_bytes();
+    memchr::memchr_iter(marker[1], hay).find_map(|dash| {
+        let start = dash.checked_sub(1)?;
+        hay[start..].starts_with(marker).then_some(start)
+    })
 }
 
 /// Writes the SQL of `query` (without bind values) into `buf`, replacing its contents. Returns `false`
@@ -59,6 +70,8 @@ pub(crate) fn sql_of(query: &dyn DebugQuery, buf: &mut String) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     struct Fake(&'static [&'static str]);
@@ -105,6 +118,65 @@ mod tests {
             sql(&["SELECT ?", " -- binds: ", "[\"a -- binds: b\"]"]),
             "SELECT ?"
         );
+    }
+
+    #[test]
+    fn find_marker_agrees_with_str_find() {
+        let cases = [
+            "",
+            "-",
+            " -- binds: ",
+            "x -- binds: ",
+            "SELECT 1 -- comment -- binds: []",
+            "a - b -- c --binds:  -- binds: [1] -- binds: [2]",
+            "-- binds: at the start without its space",
+            "SELECT '\u{e9}' -- binds: ",
+            " -- binds:",
+        ];
+        for hay in cases {
+            assert_eq!(
+                find_marker(hay.as_bytes()),
+                hay.find(BINDS_MARKER),
+                "{hay:?}"
+            );
+        }
+    }
+
+    /// Text made of the marker's own characters, so markers, near misses and splits are common.
+    fn pieces() -> impl Strategy<Value = Vec<String>> {
+        let piece = prop_oneof![
+            "[ \\-bindsé:x]{0,8}".boxed(),
+            Just(BINDS_MARKER.to_owned()).boxed(),
+            Just(" -- bi".to_owned()).boxed(),
+            Just("nds: ".to_owned()).boxed(),
+        ];
+        prop::collection::vec(piece, 1..8)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_cuts_at_the_first_marker(pieces in pieces()) {
+            let whole: String = pieces.concat();
+            let expected = match whole.find(BINDS_MARKER) {
+                Some(at) => &whole[..at],
+                None => whole.as_str(),
+            };
+            struct Pieces(Vec<String>);
+            impl fmt::Display for Pieces {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    self.0.iter().try_for_each(|p| f.write_str(p))
+                }
+            }
+            impl fmt::Debug for Pieces {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fmt::Display::fmt(self, f)
+                }
+            }
+            impl DebugQuery for Pieces {}
+            let mut buf = String::new();
+            prop_assert!(sql_of(&Pieces(pieces), &mut buf));
+            prop_assert_eq!(buf.as_str(), expected);
+        }
     }
 
     #[test]
