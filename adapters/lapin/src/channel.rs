@@ -101,6 +101,10 @@ impl InstrumentedChannel {
         let timer = Timer::start(shared.metrics_enabled());
         let destination = shared.published_to(exchange.as_str(), routing_key.as_str());
         let request = SpanRequest::new(SpanKind::Producer, destination.span_name());
+        let request = match timer.started_at() {
+            Some(at) => request.with_start_time(at),
+            None => request,
+        };
         let span = shared.inst.start(request, |attrs| {
             shared.push_common(attrs, messaging::SEND, operation::PUBLISH);
             attrs.push(KeyValue::new(
@@ -174,7 +178,10 @@ impl InstrumentedChannel {
     ) -> lapin::Result<Option<InstrumentedGetMessage>> {
         let shared = &self.telemetry.shared;
         let timer = Timer::start(shared.metrics_enabled());
-        let request = SpanRequest::client(format!("receive {}", queue.as_str()));
+        let mut request = SpanRequest::client(format!("receive {}", queue.as_str()));
+        if let Some(at) = timer.started_at() {
+            request = request.with_start_time(at);
+        }
         let mut span = shared.inst.start(request, |attrs| {
             shared.push_common(attrs, messaging::RECEIVE, operation::RECEIVE);
         });
@@ -207,6 +214,7 @@ impl InstrumentedChannel {
             }
             Err(error) => Some(failure(error)),
         };
+        let end = timer.now();
         if let Some(metrics) = shared.metrics() {
             let error_type = error.as_ref().map(|f| f.error_type());
             let received = destination_name.is_some();
@@ -217,8 +225,10 @@ impl InstrumentedChannel {
                 Some(&destination),
                 error_type,
             );
-            if let Some(secs) = timer.elapsed_secs() {
-                metrics.operation_duration.record(secs, &attrs);
+            if let Some(elapsed) = end.and_then(|end| timer.elapsed_until(end)) {
+                metrics
+                    .operation_duration
+                    .record(elapsed.as_secs_f64(), &attrs);
             }
             if received {
                 metrics.consumed_messages.add(1, &attrs);
@@ -234,8 +244,8 @@ impl InstrumentedChannel {
             span.add_link(creation.span().span_context().clone(), Vec::new());
         }
         match error {
-            Some(f) => span.end_error(&f),
-            None => span.end_ok(),
+            Some(f) => span.end_error_at(&f, end),
+            None => span.end_ok_at(end),
         }
         result.map(|message| {
             message

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
@@ -140,9 +141,13 @@ impl InstrumentedDelivery {
             delivery.routing_key.as_str(),
             queue,
         );
-        let request = SpanRequest::new(SpanKind::Consumer, destination.span_name())
+        let mut request = SpanRequest::new(SpanKind::Consumer, destination.span_name())
             .with_parent(parent)
             .with_link(creation.span().span_context().clone(), Vec::new());
+        // The duration point and the span share their clock readings: two reads instead of four.
+        if let Some(at) = timer.started_at() {
+            request = request.with_start_time(at);
+        }
         let span = shared.inst.start(request, |attrs| {
             shared.push_common(attrs, messaging::PROCESS, operation::PROCESS);
             attrs.push(KeyValue::new(
@@ -305,22 +310,36 @@ impl Settlement {
             .as_ref()
             .map(|(t, m)| Failure::new(t.as_str(), m.as_str()));
         let failure = handler_failure.or(settle_error);
-        self.record_duration(
+        let end = self.record_duration(
             &pending.timer,
             &pending.destination,
             failure.as_ref().map(Failure::error_type),
         );
         match failure {
-            Some(f) => span.end_error(&f),
-            None => span.end_ok(),
+            Some(f) => span.end_error_at(&f, end),
+            None => span.end_ok_at(end),
         }
     }
 
-    fn record_duration(&self, timer: &Timer, destination: &Destination, error_type: Option<&str>) {
-        if let (Some(metrics), Some(secs)) = (self.shared.metrics(), timer.elapsed_secs()) {
+    /// Records the processing duration, when timing, and returns the instant it ended at: the span
+    /// ends at the same reading of the clock.
+    fn record_duration(
+        &self,
+        timer: &Timer,
+        destination: &Destination,
+        error_type: Option<&str>,
+    ) -> Option<SystemTime> {
+        let end = timer.now();
+        if let (Some(metrics), Some(elapsed)) = (
+            self.shared.metrics(),
+            end.and_then(|end| timer.elapsed_until(end)),
+        ) {
             let attrs = destination.metric_attributes(error_type);
-            metrics.process_duration.record(secs, &attrs);
+            metrics
+                .process_duration
+                .record(elapsed.as_secs_f64(), &attrs);
         }
+        end
     }
 }
 
@@ -336,14 +355,14 @@ impl Drop for Settlement {
                 .failure
                 .as_ref()
                 .map(|(t, m)| Failure::new(t.as_str(), m.as_str()));
-            self.record_duration(
+            let end = self.record_duration(
                 &pending.timer,
                 &pending.destination,
                 failure.as_ref().map(Failure::error_type),
             );
             match failure {
-                Some(f) => span.end_error(&f),
-                None => span.end_ok(),
+                Some(f) => span.end_error_at(&f, end),
+                None => span.end_ok_at(end),
             }
             return;
         }

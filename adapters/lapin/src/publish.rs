@@ -46,15 +46,22 @@ impl PublishOperation {
 
     /// Ends the span and records `messaging.client.operation.duration`.
     pub(crate) fn finish(self, failure: Option<Failure<'_>>) {
-        if let (Some(metrics), Some(secs)) = (self.shared.metrics(), self.timer.elapsed_secs()) {
+        // The duration point and the span end at the same reading of the clock.
+        let end = self.timer.now();
+        if let (Some(metrics), Some(elapsed)) = (
+            self.shared.metrics(),
+            end.and_then(|end| self.timer.elapsed_until(end)),
+        ) {
             let attrs = self
                 .destination
                 .metric_attributes(failure.as_ref().map(Failure::error_type));
-            metrics.operation_duration.record(secs, &attrs);
+            metrics
+                .operation_duration
+                .record(elapsed.as_secs_f64(), &attrs);
         }
         match failure {
-            Some(f) => self.span.end_error(&f),
-            None => self.span.end_ok(),
+            Some(f) => self.span.end_error_at(&f, end),
+            None => self.span.end_ok_at(end),
         }
     }
 }

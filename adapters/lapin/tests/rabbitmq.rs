@@ -808,3 +808,82 @@ async fn unsampled_publish_still_propagates_the_decision() {
     );
     delete_queue(&ch, &queue).await;
 }
+
+/// Each duration point and its span read the clock together: the recorded durations are the spans'
+/// own, exactly, for a confirmed publish, a `basic_get` and a processed delivery.
+#[tokio::test]
+async fn duration_points_are_the_span_durations() {
+    let connection = connect().await;
+    let queue = unique("durations");
+    let took = |span: &opentelemetry_sdk::trace::SpanData| {
+        span.end_time
+            .duration_since(span.start_time)
+            .unwrap()
+            .as_secs_f64()
+    };
+
+    let t = Telemetry::new();
+    let ch = telemetry(&t).channel(channel(&connection).await);
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare_queue(&ch, &queue).await;
+    for body in [b"1", b"2"] {
+        let confirmation = ch
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirmation.is_ack());
+    }
+    let published = t.spans_of_kind(SpanKind::Producer);
+    assert_eq!(published.len(), 2);
+    let points = t.metric(semconv::metric::MESSAGING_CLIENT_OPERATION_DURATION);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].count, 2);
+    assert_eq!(points[0].value, took(&published[0]) + took(&published[1]));
+
+    let t = Telemetry::new();
+    let ch = telemetry(&t).channel(channel(&connection).await);
+    let message = ch
+        .basic_get(queue.as_str().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .expect("the first message");
+    message.ack(BasicAckOptions::default()).await.unwrap();
+    let received = t.span(&format!("receive {queue}"));
+    let points = t.metric(semconv::metric::MESSAGING_CLIENT_OPERATION_DURATION);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].count, 1);
+    assert_eq!(points[0].value, took(&received));
+
+    let t = Telemetry::new();
+    let ch = telemetry(&t).channel(channel(&connection).await);
+    let mut consumer = ch
+        .basic_consume(
+            queue.as_str().into(),
+            "durations".into(),
+            consume_options(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    next(&mut consumer)
+        .await
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+    let processed = t.span(&format!("process {queue}"));
+    let points = t.metric(semconv::metric::MESSAGING_PROCESS_DURATION);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].count, 1);
+    assert_eq!(points[0].value, took(&processed));
+    delete_queue(&ch, &queue).await;
+}

@@ -821,3 +821,27 @@ async fn http_dup_stability_mode_adds_legacy_names() {
         .unwrap();
     assert!(attr(&t.span("GET"), "http.method").is_none());
 }
+
+/// The duration point and the span read the clock together: the recorded duration is the span's own,
+/// exactly, for a response, an error status and a transport failure.
+#[tokio::test]
+async fn the_duration_point_is_the_span_duration() {
+    let server = Server::start().await;
+    let port = closed_port();
+    for (url, name) in [
+        (server.url("/status/200"), "GET"),
+        (server.url("/status/503"), "GET"),
+        (format!("http://127.0.0.1:{port}/nothing"), "GET"),
+    ] {
+        let t = Telemetry::new();
+        let client = client(OtelMiddleware::new(t.config()));
+        let _ = client.get(&url).send().await;
+        let span = t.span(name);
+        let took = span.end_time.duration_since(span.start_time).unwrap();
+        let points = t.metric(semconv::metric::HTTP_CLIENT_REQUEST_DURATION);
+        assert_eq!(points.len(), 1, "{url}");
+        assert_eq!(points[0].count, 1, "{url}");
+        assert_eq!(points[0].value, took.as_secs_f64(), "{url}");
+        assert!(took > Duration::ZERO, "{url}");
+    }
+}
