@@ -11,7 +11,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt};
-use tracewire_lapin::InstrumentedConsumer;
+use tracewire_lapin::{InstrumentedChannel, InstrumentedConsumer};
 use tracewire_shared::context::FutureExt;
 use tracewire_shared::semconv;
 use tracewire_shared::testing::Telemetry;
@@ -26,8 +26,17 @@ async fn next(consumer: &mut InstrumentedConsumer) -> tracewire_lapin::Instrumen
         .expect("delivery")
 }
 
-fn consume_options() -> BasicConsumeOptions {
-    BasicConsumeOptions::default()
+/// A consumer on `queue` with lapin's default options and a server-chosen tag.
+async fn consume(channel: &InstrumentedChannel, queue: &str) -> InstrumentedConsumer {
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume")
 }
 
 #[tokio::test]
@@ -63,15 +72,7 @@ async fn process_span_joins_the_publishers_trace_across_connections() {
         .expect("confirm");
     drop(request);
 
-    let mut consumer = subscriber
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
+    let mut consumer = consume(&subscriber, &queue).await;
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.data, b"payload");
     let headers = delivery.properties.headers().clone().expect("headers");
@@ -202,15 +203,7 @@ async fn ambient_span_parents_the_process_span_and_the_creation_span_is_linked()
     .unwrap()
     .await
     .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     let worker = t.parent("worker");
     let delivery = async { next(&mut consumer).await }
         .with_context(worker.clone())
@@ -257,15 +250,7 @@ async fn nack_with_requeue_is_redelivered_in_the_same_trace() {
     .unwrap()
     .await
     .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     let first = next(&mut consumer).await;
     assert!(!first.redelivered);
     let nack = BasicNackOptions {
@@ -343,15 +328,7 @@ async fn reject_without_requeue_and_receive_spans() {
     let creation = got.creation_context().span().span_context().clone();
     got.ack(BasicAckOptions::default()).await.unwrap();
 
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.data, b"b");
     delivery
@@ -490,15 +467,7 @@ async fn default_and_topic_exchange_destination_names() {
     .unwrap()
     .await
     .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     next(&mut consumer)
         .await
         .ack(BasicAckOptions::default())
@@ -669,15 +638,7 @@ async fn bad_trace_headers_start_new_traces_without_links() {
         .unwrap();
     }
     let ch = telemetry.channel(channel(&connection).await);
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     for _ in 0..count {
         let delivery = next(&mut consumer).await;
         assert!(
@@ -723,15 +684,7 @@ async fn dropped_delivery_ends_its_span_and_body_size_is_opt_in() {
     .unwrap()
     .await
     .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     let delivery = next(&mut consumer).await;
     assert!(!delivery.is_settled());
     drop(delivery);
@@ -866,15 +819,7 @@ async fn duration_points_are_the_span_durations() {
 
     let t = Telemetry::new();
     let ch = telemetry(&t).channel(channel(&connection).await);
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "durations".into(),
-            consume_options(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, &queue).await;
     next(&mut consumer)
         .await
         .ack(BasicAckOptions::default())
