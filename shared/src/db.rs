@@ -838,13 +838,12 @@ impl DbOperation<'_> {
         failure: Option<&Failure<'_>>,
         rows: Option<u64>,
     ) {
-        let Some(elapsed) = end.and_then(|end| self.timer.elapsed_until(end)) else {
+        let Some(seconds) = self.timer.elapsed_secs_until(end) else {
             return;
         };
         let Some(metrics) = self.client.metrics() else {
             return;
         };
-        let seconds = elapsed.as_secs_f64();
         let prebuilt: &[KeyValue] = match &self.statement {
             Some(stmt) => &stmt.metric_attributes,
             None => &self.client.inner.base_metric_attributes,

@@ -409,6 +409,24 @@ impl Timer {
             .map(|start| end.duration_since(start).unwrap_or_default())
     }
 
+    /// The time from start to `end` in seconds, the unit of every duration histogram, when timing.
+    /// `end` is what [`now`](Self::now) returned, so that the span can end at the same instant.
+    ///
+    /// ```
+    /// use tracewire_shared::metrics::Timer;
+    ///
+    /// let timer = Timer::start(true);
+    /// let end = timer.now();
+    /// let secs = timer.elapsed_secs_until(end).unwrap();
+    /// assert_eq!(secs, timer.elapsed_until(end.unwrap()).unwrap().as_secs_f64());
+    /// assert_eq!(Timer::start(false).elapsed_secs_until(end), None);
+    /// assert_eq!(timer.elapsed_secs_until(None), None);
+    /// ```
+    pub fn elapsed_secs_until(&self, end: Option<SystemTime>) -> Option<f64> {
+        end.and_then(|end| self.elapsed_until(end))
+            .map(|elapsed| elapsed.as_secs_f64())
+    }
+
     /// The time since start, when timing.
     pub fn elapsed(&self) -> Option<Duration> {
         self.now().and_then(|end| self.elapsed_until(end))

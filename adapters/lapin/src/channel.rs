@@ -225,10 +225,8 @@ impl InstrumentedChannel {
                 Some(&destination),
                 error_type,
             );
-            if let Some(elapsed) = end.and_then(|end| timer.elapsed_until(end)) {
-                metrics
-                    .operation_duration
-                    .record(elapsed.as_secs_f64(), &attrs);
+            if let Some(secs) = timer.elapsed_secs_until(end) {
+                metrics.operation_duration.record(secs, &attrs);
             }
             if received {
                 metrics.consumed_messages.add(1, &attrs);

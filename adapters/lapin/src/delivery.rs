@@ -330,14 +330,10 @@ impl Settlement {
         error_type: Option<&str>,
     ) -> Option<SystemTime> {
         let end = timer.now();
-        if let (Some(metrics), Some(elapsed)) = (
-            self.shared.metrics(),
-            end.and_then(|end| timer.elapsed_until(end)),
-        ) {
+        if let (Some(metrics), Some(secs)) = (self.shared.metrics(), timer.elapsed_secs_until(end))
+        {
             let attrs = destination.metric_attributes(error_type);
-            metrics
-                .process_duration
-                .record(elapsed.as_secs_f64(), &attrs);
+            metrics.process_duration.record(secs, &attrs);
         }
         end
     }

@@ -48,16 +48,13 @@ impl PublishOperation {
     pub(crate) fn finish(self, failure: Option<Failure<'_>>) {
         // The duration point and the span end at the same reading of the clock.
         let end = self.timer.now();
-        if let (Some(metrics), Some(elapsed)) = (
-            self.shared.metrics(),
-            end.and_then(|end| self.timer.elapsed_until(end)),
-        ) {
+        if let (Some(metrics), Some(secs)) =
+            (self.shared.metrics(), self.timer.elapsed_secs_until(end))
+        {
             let attrs = self
                 .destination
                 .metric_attributes(failure.as_ref().map(Failure::error_type));
-            metrics
-                .operation_duration
-                .record(elapsed.as_secs_f64(), &attrs);
+            metrics.operation_duration.record(secs, &attrs);
         }
         match failure {
             Some(f) => self.span.end_error_at(&f, end),

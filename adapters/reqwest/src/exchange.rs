@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
 
 use opentelemetry::metrics::UpDownCounter;
 use opentelemetry::{Context, KeyValue, StringValue};
@@ -251,12 +250,6 @@ impl InFlight {
 
     /// Ends the request with its outcome. In place: the flight lives in the request's future, and
     /// moving it out would copy it; the drop that follows finds the span ended.
-    /// The duration in seconds up to `end`, when timing.
-    fn seconds(&self, end: Option<SystemTime>) -> Option<f64> {
-        end.and_then(|end| self.timer.elapsed_until(end))
-            .map(|elapsed| elapsed.as_secs_f64())
-    }
-
     pub(crate) fn finish<E: TransportError>(&mut self, result: &Result<Response, E>) {
         match result {
             Ok(response) => self.finish_response(response),
@@ -299,8 +292,10 @@ impl InFlight {
         let error_type =
             (status.as_u16() >= 400).then(|| StringValue::from(status.as_str().to_owned()));
         let end = self.timer.now();
-        if let (Some(mut attrs), Some(seconds)) = (self.metric_attributes.take(), self.seconds(end))
-        {
+        if let (Some(mut attrs), Some(seconds)) = (
+            self.metric_attributes.take(),
+            self.timer.elapsed_secs_until(end),
+        ) {
             attrs.push(KeyValue::new(
                 semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status.as_u16()),
@@ -330,8 +325,10 @@ impl InFlight {
     fn finish_error<E: TransportError>(&mut self, error: &E) {
         let error_type = error.error_type();
         let end = self.timer.now();
-        if let (Some(mut attrs), Some(seconds)) = (self.metric_attributes.take(), self.seconds(end))
-        {
+        if let (Some(mut attrs), Some(seconds)) = (
+            self.metric_attributes.take(),
+            self.timer.elapsed_secs_until(end),
+        ) {
             attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
             self.core.metrics().request_duration.record(seconds, &attrs);
         }
