@@ -11,7 +11,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt};
-use tracewire_lapin::{InstrumentedChannel, InstrumentedConsumer};
+use tracewire_lapin::InstrumentedConsumer;
 use tracewire_shared::context::FutureExt;
 use tracewire_shared::semconv;
 use tracewire_shared::testing::Telemetry;
@@ -24,19 +24,6 @@ async fn next(consumer: &mut InstrumentedConsumer) -> tracewire_lapin::Instrumen
         .await
         .expect("consumer ended")
         .expect("delivery")
-}
-
-/// A consumer on `queue` with lapin's default options and a server-chosen tag.
-async fn consume(channel: &InstrumentedChannel, queue: &str) -> InstrumentedConsumer {
-    channel
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume")
 }
 
 #[tokio::test]
@@ -192,17 +179,7 @@ async fn ambient_span_parents_the_process_span_and_the_creation_span_is_linked()
     let ch = telemetry.channel(channel(&connection).await);
     let queue = unique("ambient");
     declare_queue(&ch, &queue).await;
-    ch.basic_publish(
-        "".into(),
-        queue.as_str().into(),
-        BasicPublishOptions::default(),
-        b"x",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_to(&ch, &queue, b"x").await;
     let mut consumer = consume(&ch, &queue).await;
     let worker = t.parent("worker");
     let delivery = async { next(&mut consumer).await }
@@ -239,17 +216,7 @@ async fn nack_with_requeue_is_redelivered_in_the_same_trace() {
     let ch = telemetry.channel(channel(&connection).await);
     let queue = unique("nack");
     declare_queue(&ch, &queue).await;
-    ch.basic_publish(
-        "".into(),
-        queue.as_str().into(),
-        BasicPublishOptions::default(),
-        b"retry me",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_to(&ch, &queue, b"retry me").await;
     let mut consumer = consume(&ch, &queue).await;
     let first = next(&mut consumer).await;
     assert!(!first.redelivered);
@@ -306,17 +273,7 @@ async fn reject_without_requeue_and_receive_spans() {
     let queue = unique("reject");
     declare_queue(&ch, &queue).await;
     for body in [&b"a"[..], b"b"] {
-        ch.basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        publish_to(&ch, &queue, body).await;
     }
     // Pull the first message: a CLIENT receive span, and the creation context for processing.
     let got = ch
@@ -409,17 +366,7 @@ async fn default_and_topic_exchange_destination_names() {
     let ch = telemetry.channel(channel(&connection).await);
 
     // The default exchange with no routing key routes nowhere, but the publish is still traced.
-    ch.basic_publish(
-        "".into(),
-        "".into(),
-        BasicPublishOptions::default(),
-        b"void",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_to(&ch, "", b"void").await;
     let default = t.span("publish amq.default");
     assert_eq!(
         str_attr(&default, semconv::MESSAGING_DESTINATION_NAME).as_deref(),
@@ -673,17 +620,7 @@ async fn dropped_delivery_ends_its_span_and_body_size_is_opt_in() {
     let ch = telemetry.channel(channel(&connection).await);
     let queue = unique("drop");
     declare_queue(&ch, &queue).await;
-    ch.basic_publish(
-        "".into(),
-        queue.as_str().into(),
-        BasicPublishOptions::default(),
-        b"12345",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_to(&ch, &queue, b"12345").await;
     let mut consumer = consume(&ch, &queue).await;
     let delivery = next(&mut consumer).await;
     assert!(!delivery.is_settled());
@@ -720,17 +657,7 @@ async fn unsampled_publish_still_propagates_the_decision() {
     let ch = telemetry.channel(channel(&connection).await);
     let queue = unique("unsampled");
     declare_queue(&ch, &queue).await;
-    ch.basic_publish(
-        "".into(),
-        queue.as_str().into(),
-        BasicPublishOptions::default(),
-        b"x",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_to(&ch, &queue, b"x").await;
     let mut consumer = ch
         .basic_consume(
             queue.as_str().into(),
@@ -782,19 +709,7 @@ async fn duration_points_are_the_span_durations() {
         .unwrap();
     declare_queue(&ch, &queue).await;
     for body in [b"1", b"2"] {
-        let confirmation = ch
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirmation.is_ack());
+        assert!(publish_to(&ch, &queue, body).await.is_ack());
     }
     let published = t.spans_of_kind(SpanKind::Producer);
     assert_eq!(published.len(), 2);

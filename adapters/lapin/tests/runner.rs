@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lapin::BasicProperties;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::options::{BasicPublishOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId, Tracer, TracerProvider};
 use tracewire_lapin::{InstrumentedChannel, RequeuePolicy, Task, TaskRunner};
@@ -29,17 +29,6 @@ async fn publish(ch: &InstrumentedChannel, queue: &str, body: &[u8], id: &str) {
     .expect("publish")
     .await
     .expect("confirm");
-}
-
-async fn consumer(ch: &InstrumentedChannel, queue: &str) -> tracewire_lapin::InstrumentedConsumer {
-    ch.basic_consume(
-        queue.into(),
-        "".into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("consume")
 }
 
 /// Waits (polling, bounded) until `done` holds; the bound only keeps a broken test from hanging.
@@ -76,7 +65,7 @@ async fn thousand_messages_with_concurrency_eight() {
     let max_in_flight = Arc::new(AtomicUsize::new(0));
     let handled = Arc::new(AtomicUsize::new(0));
     let (flight, max, count) = (in_flight.clone(), max_in_flight.clone(), handled.clone());
-    let handle = TaskRunner::new(consumer(&subscriber, &queue).await)
+    let handle = TaskRunner::new(consume(&subscriber, &queue).await)
         .concurrency(8)
         .run(move |task: Task| {
             let (flight, max, count, tracer) =
@@ -168,7 +157,7 @@ async fn failures_and_panics_are_recorded_and_the_runner_keeps_going() {
     for (i, body) in ["ok", "panic", "fail", "ok"].iter().enumerate() {
         publish(&ch, &queue, body.as_bytes(), &i.to_string()).await;
     }
-    let handle = TaskRunner::new(consumer(&ch, &queue).await)
+    let handle = TaskRunner::new(consume(&ch, &queue).await)
         .concurrency(2)
         .requeue(RequeuePolicy::Never)
         .run(|task: Task| async move {
@@ -265,7 +254,7 @@ async fn failed_messages_are_requeued_once_with_unless_redelivered() {
     let queue = unique("runnerrequeue");
     declare_queue(&ch, &queue).await;
     publish(&ch, &queue, b"always fails", "0").await;
-    let handle = TaskRunner::new(consumer(&ch, &queue).await)
+    let handle = TaskRunner::new(consume(&ch, &queue).await)
         .requeue(RequeuePolicy::UnlessRedelivered)
         .run(|_task: Task| async { Err::<(), _>("nope") });
     until(|| t.spans_of_kind(SpanKind::Consumer).len() == 2).await;
@@ -307,7 +296,7 @@ async fn shutdown_waits_for_in_flight_handlers_and_requeues_the_rest() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let started = Arc::new(AtomicUsize::new(0));
     let (g, s) = (gate.clone(), started.clone());
-    let handle = TaskRunner::new(consumer(&subscriber, &queue).await)
+    let handle = TaskRunner::new(consume(&subscriber, &queue).await)
         .concurrency(2)
         .run(move |_task: Task| {
             let (gate, started) = (g.clone(), s.clone());

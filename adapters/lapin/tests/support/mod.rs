@@ -3,12 +3,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use opentelemetry::trace::SpanId;
 use opentelemetry_sdk::trace::SpanData;
-use tracewire_lapin::LapinTelemetry;
+use tracewire_lapin::{InstrumentedChannel, InstrumentedConsumer, LapinTelemetry};
 use tracewire_shared::testing::{Telemetry, attr, attr_str, service_url};
 
 pub fn url() -> String {
@@ -122,4 +124,34 @@ pub fn assert_no_secret(spans: &[SpanData]) {
             );
         }
     }
+}
+
+/// A consumer on `queue` with lapin's default options and a server-chosen tag.
+pub async fn consume(channel: &InstrumentedChannel, queue: &str) -> InstrumentedConsumer {
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume")
+}
+
+/// Publishes `body` to `queue` through the default exchange, with default options and properties,
+/// and waits for its confirmation (immediate when the channel has no confirms).
+pub async fn publish_to(channel: &InstrumentedChannel, queue: &str, body: &[u8]) -> Confirmation {
+    channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm")
 }
