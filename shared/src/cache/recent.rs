@@ -31,11 +31,14 @@ thread_local! {
     static RECENT: RefCell<[Option<Slot>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
 }
 
-fn slot_of(query: &str) -> usize {
+fn slot_of(cache: u64, query: &str) -> usize {
     let addr = query.as_ptr() as usize;
     // Literals are at least byte-aligned and usually far apart: mix in the length so neighbours and
-    // equal-length strings spread over the slots.
-    ((addr >> 3) ^ (addr >> 9) ^ query.len()) % SLOTS
+    // equal-length strings spread over the slots. The cache too: two caches looked up with the same
+    // text from the same buffer (lapin's publish and process destinations of one queue, written into
+    // one per-thread string) would otherwise take turns evicting each other from one slot. Ids are
+    // consecutive and 7 is odd, so any 16 consecutive caches get 16 different offsets.
+    ((addr >> 3) ^ (addr >> 9) ^ query.len() ^ (cache as usize).wrapping_mul(7)) % SLOTS
 }
 
 /// Runs `f` on the slot of `query`, if this thread's memory holds `query` of cache `cache` there.
@@ -43,7 +46,7 @@ fn in_slot<R>(cache: u64, query: &str, f: impl FnOnce(&Slot) -> Option<R>) -> Op
     RECENT
         .try_with(|recent| {
             let recent = recent.try_borrow().ok()?;
-            let slot = recent[slot_of(query)].as_ref()?;
+            let slot = recent[slot_of(cache, query)].as_ref()?;
             if slot.cache != cache || *slot.key != *query {
                 return None;
             }
@@ -72,7 +75,7 @@ where
 pub(super) fn put<V: Send + Sync + 'static>(cache: u64, query: &str, key: Arc<str>, value: Arc<V>) {
     let _ = RECENT.try_with(|recent| {
         if let Ok(mut recent) = recent.try_borrow_mut() {
-            let slot = slot_of(query);
+            let slot = slot_of(cache, query);
             // The previous occupant is dropped after the borrow ends: its drop may run arbitrary code
             // (a value's destructor), which must not find the cell borrowed.
             let previous = recent[slot].replace(Slot { cache, key, value });
@@ -111,6 +114,17 @@ mod tests {
             None,
             "another value type"
         );
+    }
+
+    #[test]
+    fn caches_sharing_a_buffer_keep_their_own_slots() {
+        // One buffer, one text, two caches: both entries must survive, whatever the buffer's address.
+        let buf = String::from("orders");
+        let key: Arc<str> = Arc::from(buf.as_str());
+        put(21, &buf, key.clone(), Arc::new(1_u32));
+        put(22, &buf, key, Arc::new(2_u32));
+        assert_eq!(get::<u32>(21, &buf).as_deref(), Some(&1));
+        assert_eq!(get::<u32>(22, &buf).as_deref(), Some(&2));
     }
 
     #[test]
