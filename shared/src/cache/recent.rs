@@ -4,7 +4,8 @@
 //! a Redis script helper), so the same text arrives again and again at the same address. A hit here
 //! costs a pointer comparison and one `memcmp`, against a seeded hash, a mutex and a probe for the
 //! shared cache. The text is always compared in full, so an address reused by another string can
-//! never return the wrong entry; the address only picks the slot.
+//! never return the wrong entry; the address (with the length and the cache's id) only picks the
+//! slot.
 
 use std::any::Any;
 use std::cell::RefCell;
