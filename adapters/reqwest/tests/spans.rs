@@ -713,6 +713,44 @@ async fn active_requests_is_opt_in() {
     assert_eq!(durations.iter().map(|p| p.count).sum::<u64>(), 1);
 }
 
+/// The span starts when its future is first polled, as an `async fn` middleware's would: an outer
+/// middleware that runs the rest of the chain inside a context parents the span to it.
+#[tokio::test]
+async fn an_outer_middleware_s_context_parents_the_span() {
+    use reqwest_middleware::{Middleware, Next};
+
+    struct Within(opentelemetry::Context);
+    #[async_trait::async_trait]
+    impl Middleware for Within {
+        async fn handle(
+            &self,
+            req: reqwest::Request,
+            extensions: &mut http::Extensions,
+            next: Next<'_>,
+        ) -> reqwest_middleware::Result<reqwest::Response> {
+            next.run(req, extensions).with_context(self.0.clone()).await
+        }
+    }
+
+    let server = Server::start().await;
+    let t = Telemetry::new();
+    let outer = t.parent("outer");
+    let outer_span = outer.span().span_context().clone();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(Within(outer))
+        .with(OtelMiddleware::new(t.config()))
+        .build();
+    let resp = client.get(server.url("/ok")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let span = t.span("GET");
+    assert_eq!(span.parent_span_id, outer_span.span_id());
+    assert_eq!(span.span_context.trace_id(), outer_span.trace_id());
+    let received = server.received("/ok");
+    let (trace_id, _, _) = parse_traceparent(received[0]["traceparent"].to_str().unwrap());
+    assert_eq!(trace_id, outer_span.trace_id());
+}
+
 #[tokio::test]
 async fn middleware_errors_are_other() {
     use reqwest_middleware::{Middleware, Next};
