@@ -53,6 +53,12 @@ impl KnownMethods {
     }
 
     pub(crate) fn classify(&self, method: &Method) -> MethodName {
+        // The default list holds every standard method: those are known without comparing strings.
+        if self.0.is_none()
+            && let Some(name) = standard_name(method)
+        {
+            return MethodName::Known(Cow::Borrowed(name));
+        }
         let name = method.as_str();
         let known = match &self.0 {
             None => DEFAULT_KNOWN_METHODS.contains(&name),
@@ -62,20 +68,27 @@ impl KnownMethods {
             return MethodName::Other(name.to_owned());
         }
         // The standard methods come without an allocation.
-        let value = match *method {
-            Method::GET => Cow::Borrowed("GET"),
-            Method::POST => Cow::Borrowed("POST"),
-            Method::PUT => Cow::Borrowed("PUT"),
-            Method::DELETE => Cow::Borrowed("DELETE"),
-            Method::HEAD => Cow::Borrowed("HEAD"),
-            Method::OPTIONS => Cow::Borrowed("OPTIONS"),
-            Method::PATCH => Cow::Borrowed("PATCH"),
-            Method::CONNECT => Cow::Borrowed("CONNECT"),
-            Method::TRACE => Cow::Borrowed("TRACE"),
-            _ => Cow::Owned(name.to_owned()),
-        };
-        MethodName::Known(value)
+        MethodName::Known(match standard_name(method) {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(name.to_owned()),
+        })
     }
+}
+
+/// The name of one of the methods `http::Method` has a constant for, without a string comparison.
+fn standard_name(method: &Method) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return None,
+    })
 }
 
 /// `server.address` values by URL host, so the hosts a client keeps calling are neither formatted

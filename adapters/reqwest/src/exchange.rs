@@ -20,6 +20,7 @@ use crate::attributes::{
     CapturedHeader, KnownMethods, MethodName, ServerAddresses, protocol_version, server_port,
 };
 use crate::error::TransportError;
+use crate::point::{self, PointBase};
 
 pub(crate) type ExcludeFn = dyn Fn(&Request) -> bool + Send + Sync;
 pub(crate) type SpanNameFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
@@ -87,8 +88,8 @@ pub(crate) struct InFlight {
     core: Arc<Core>,
     span: OperationSpan,
     timer: Timer,
-    /// Low-cardinality attributes of the duration metric known at start; `None` when metrics are off.
-    metric_attributes: Option<Vec<KeyValue>>,
+    /// What the duration point depends on, known at start; `None` when metrics are off.
+    point: Option<PointBase>,
     /// The raw URL, kept only while recording and only when its `url.full` differs from it (credentials,
     /// redacted query values, a fragment), to scrub it from error messages. Boxed, as is the rarely
     /// enabled active-requests guard, so that a flight stays small to move.
@@ -103,11 +104,13 @@ impl Core {
     }
 
     fn is_excluded(&self, request: &Request) -> bool {
-        let path = request.url().path();
-        self.exclude_prefixes
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
-            || self.exclude.as_ref().is_some_and(|f| f(request))
+        // Finding the path scans the URL: only done when there are prefixes to compare it with.
+        (!self.exclude_prefixes.is_empty() && {
+            let path = request.url().path();
+            self.exclude_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+        }) || self.exclude.as_ref().is_some_and(|f| f(request))
     }
 
     /// Starts the span of `request` and injects its context into the request's headers; `None` when the
@@ -192,31 +195,25 @@ impl Core {
             hook(request, &mut span);
         }
 
-        let mut metric_attributes = None;
+        let mut point = None;
         let mut active = None;
         if metrics_on || self.active_requests {
-            let mut base = Vec::with_capacity(8);
-            base.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.value()));
-            if let Some(address) = address() {
-                base.push(KeyValue::new(semconv::SERVER_ADDRESS, address));
-            }
-            if let Some(port) = port {
-                base.push(KeyValue::new(semconv::SERVER_PORT, port));
-            }
+            let base = PointBase {
+                port,
+                method,
+                address: address(),
+                template: template.cloned(),
+            };
             if self.active_requests {
                 let counter = self.metrics().active_requests.clone();
-                counter.add(1, &base);
+                let attributes = base.attributes();
+                counter.add(1, &attributes);
                 active = Some(Box::new(ActiveGuard {
                     counter,
-                    attributes: base.clone(),
+                    attributes,
                 }));
             }
-            if metrics_on {
-                if let Some(template) = template {
-                    base.push(KeyValue::new(semconv::URL_TEMPLATE, template.clone()));
-                }
-                metric_attributes = Some(base);
-            }
+            point = metrics_on.then_some(base);
         }
 
         // A URL that redacts to itself has nothing to scrub: not copied.
@@ -228,7 +225,7 @@ impl Core {
             core: Arc::clone(self),
             span,
             timer,
-            metric_attributes,
+            point,
             url,
             _active: active,
         })
@@ -292,21 +289,16 @@ impl InFlight {
         let error_type =
             (status.as_u16() >= 400).then(|| StringValue::from(status.as_str().to_owned()));
         let end = self.timer.now();
-        if let (Some(mut attrs), Some(seconds)) = (
-            self.metric_attributes.take(),
-            self.timer.elapsed_secs_until(end),
-        ) {
-            attrs.push(KeyValue::new(
-                semconv::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status.as_u16()),
-            ));
-            if let Some(version) = version {
-                attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-            }
-            if let Some(error_type) = &error_type {
-                attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
-            }
-            core.metrics().request_duration.record(seconds, &attrs);
+        // Taken, so that the point is recorded once however often the flight is finished.
+        if let (Some(base), Some(seconds)) = (self.point.take(), self.timer.elapsed_secs_until(end))
+        {
+            point::record_response(
+                &core.metrics().request_duration,
+                seconds,
+                &base,
+                status,
+                response.version(),
+            );
         }
 
         match error_type {
@@ -325,10 +317,9 @@ impl InFlight {
     fn finish_error<E: TransportError>(&mut self, error: &E) {
         let error_type = error.error_type();
         let end = self.timer.now();
-        if let (Some(mut attrs), Some(seconds)) = (
-            self.metric_attributes.take(),
-            self.timer.elapsed_secs_until(end),
-        ) {
+        if let (Some(base), Some(seconds)) = (self.point.take(), self.timer.elapsed_secs_until(end))
+        {
+            let mut attrs = base.point_attributes();
             attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
             self.core.metrics().request_duration.record(seconds, &attrs);
         }

@@ -62,6 +62,7 @@ mod error;
 mod exchange;
 mod extension;
 mod middleware;
+mod point;
 mod send;
 
 pub use builder::OtelMiddlewareBuilder;
