@@ -105,11 +105,11 @@ impl Client {
 }
 
 impl Operation {
-    /// Ends the operation with diesel's outcome.
-    pub(crate) fn finish(self, error: Option<&diesel::result::Error>) {
+    /// Ends the operation with diesel's outcome, in place; a later drop records nothing more.
+    pub(crate) fn finish(&mut self, error: Option<&diesel::result::Error>) {
         match error {
-            Some(e) => self.op.end_error(&failure_of(&self.client, e)),
-            None => self.op.end_ok(),
+            Some(e) => self.op.end_error_in_place(&failure_of(&self.client, e)),
+            None => self.op.end_ok_in_place(None),
         }
     }
 }

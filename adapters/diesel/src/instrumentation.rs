@@ -95,20 +95,38 @@ impl QueryTracer {
         self.in_flight.push_back(entry);
     }
 
-    fn take(&mut self, query: &dyn DebugQuery) -> Option<InFlight> {
-        if self.in_flight.len() <= 1 {
-            return self.in_flight.pop_front();
+    /// Where the query `query` finishes sits in the queue: the only query in flight, or the oldest with
+    /// the same SQL (else the oldest whose SQL was never rendered).
+    fn position_of(&mut self, query: &dyn DebugQuery) -> Option<usize> {
+        match self.in_flight.len() {
+            0 => return None,
+            1 => return Some(0),
+            _ => {}
         }
         if !sql_of(query, &mut self.buf) {
             return None;
         }
         let sql = self.buf.as_str();
-        let at = self
-            .in_flight
+        self.in_flight
             .iter()
             .position(|f| f.statement.as_ref().is_some_and(|s| s.sql() == sql))
-            .or_else(|| self.in_flight.iter().position(|f| f.statement.is_none()))?;
-        self.in_flight.remove(at)
+            .or_else(|| self.in_flight.iter().position(|f| f.statement.is_none()))
+    }
+
+    fn finish(&mut self, query: &dyn DebugQuery, error: Option<&diesel::result::Error>) {
+        let Some(at) = self.position_of(query) else {
+            return;
+        };
+        // Ended where it lies: an entry is a few hundred bytes, and ending it after taking it out
+        // of the queue would copy it twice more (through the `Option` and the call).
+        if let Some(op) = &mut self.in_flight[at].operation {
+            op.finish(error);
+        }
+        if at == 0 {
+            self.in_flight.pop_front();
+        } else {
+            self.in_flight.remove(at);
+        }
     }
 }
 
@@ -119,15 +137,7 @@ impl Instrumentation for QueryTracer {
                 self.client = Some(self.tracing.client_for_url(url));
             }
             InstrumentationEvent::StartQuery { query, .. } => self.start(query),
-            InstrumentationEvent::FinishQuery { query, error, .. } => {
-                if let Some(InFlight {
-                    operation: Some(op),
-                    ..
-                }) = self.take(query)
-                {
-                    op.finish(error);
-                }
-            }
+            InstrumentationEvent::FinishQuery { query, error, .. } => self.finish(query, error),
             // BEGIN / COMMIT / ROLLBACK / SAVEPOINT are executed as queries, and traced as such.
             _ => {}
         }
