@@ -9,6 +9,13 @@
 //!   is the cost of any extra middleware layer (a boxed future), instrumentation aside. The answering
 //!   middleware merges the client's default headers into the request first, as `reqwest::Client`
 //!   does after the chain, so the header map's first allocation is charged where reqwest makes it.
+//! - `reqwest_tracing`: the calibration point, reqwest-tracing 0.7 with context propagation
+//!   (`TracingMiddleware` under tracing-opentelemetry, W3C propagator, the same sampler and exporter
+//!   set-up on OpenTelemetry 0.32, the newest it supports), over loopback and in memory. Its added
+//!   cost tells how this machine compares with the one the targets were set on. It runs
+//!   last: once a `tracing` subscriber has been set, tracewire's parent lookup also consults
+//!   `tracing` (the `tracing` feature), which would charge the variants after it for the
+//!   subscriber's presence.
 //!
 //! Sampled = `BatchSpanProcessor` over an exporter that drops everything; unsampled =
 //! `Sampler::AlwaysOff`. The meter provider is the default global no-op one.
@@ -93,6 +100,37 @@ impl Middleware for PassThrough {
     ) -> reqwest_middleware::Result<Response> {
         next.run(req, extensions).await
     }
+}
+
+/// An OpenTelemetry 0.32 exporter that drops everything, for the reqwest-tracing calibration.
+#[derive(Debug)]
+struct NoopExporter032;
+
+impl opentelemetry_sdk_0_32::trace::SpanExporter for NoopExporter032 {
+    async fn export(
+        &self,
+        _batch: Vec<opentelemetry_sdk_0_32::trace::SpanData>,
+    ) -> opentelemetry_sdk_0_32::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// A `tracing` subscriber exporting to OpenTelemetry 0.32 with the given sampling, for
+/// reqwest-tracing.
+fn reqwest_tracing_subscriber(sampled: bool) -> impl tracing::Subscriber + Send + Sync {
+    use opentelemetry_0_32::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let provider = opentelemetry_sdk_0_32::trace::SdkTracerProvider::builder()
+        .with_sampler(if sampled {
+            opentelemetry_sdk_0_32::trace::Sampler::AlwaysOn
+        } else {
+            opentelemetry_sdk_0_32::trace::Sampler::AlwaysOff
+        })
+        .with_batch_exporter(NoopExporter032)
+        .build();
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry_0_33::layer().with_tracer(provider.tracer("reqwest-tracing")))
 }
 
 fn start_server() -> String {
@@ -192,8 +230,52 @@ fn in_memory(c: &mut Criterion) {
                 .iter(|| async { black_box(client.get(url).send().await.unwrap()) })
         });
     }
+
     g.finish();
 }
 
-criterion_group!(benches, loopback_get, in_memory);
+/// The calibration point, reqwest-tracing with context propagation, over loopback and in
+/// memory. A group of its own and the last one: its `tracing` subscriber must not be around while
+/// the groups before it run.
+fn reqwest_tracing(c: &mut Criterion) {
+    let url = start_server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // reqwest-tracing injects through the global propagator of its OpenTelemetry release.
+    opentelemetry_0_32::global::set_text_map_propagator(
+        opentelemetry_sdk_0_32::propagation::TraceContextPropagator::new(),
+    );
+    let client = reqwest::Client::new();
+    let loopback = ClientBuilder::new(client.clone())
+        .with(reqwest_tracing::TracingMiddleware::default())
+        .build();
+    let in_memory = ClientBuilder::new(client)
+        .with(reqwest_tracing::TracingMiddleware::default())
+        .with(Answer::new())
+        .build();
+    let in_memory_url = "http://api.example.com:8080/users/42?page=2";
+
+    let mut g = c.benchmark_group("reqwest_tracing");
+    for sampled in [true, false] {
+        let suffix = if sampled { "sampled" } else { "unsampled" };
+        tracing::subscriber::with_default(reqwest_tracing_subscriber(sampled), || {
+            g.bench_function(format!("loopback_get_{suffix}"), |b| {
+                b.to_async(&rt).iter(|| async {
+                    let r = loopback.get(&url).send().await.unwrap();
+                    black_box(r.bytes().await.unwrap());
+                })
+            });
+            g.bench_function(format!("in_memory_{suffix}"), |b| {
+                b.to_async(&rt).iter(|| async {
+                    black_box(in_memory.get(in_memory_url).send().await.unwrap())
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, loopback_get, in_memory, reqwest_tracing);
 criterion_main!(benches);
