@@ -105,20 +105,25 @@ impl TracedRequestBuilder {
     /// called (not when the future is first polled), so spawning the future keeps the parent.
     pub fn send(self) -> impl Future<Output = reqwest::Result<Response>> + Send + 'static {
         let parent = context::parent();
-        let (client, request) = self.builder.build_split();
+        let (client, mut request) = self.builder.build_split();
         let core = self.otel.core;
         let (template, span_name) = (self.template, self.span_name);
+        // The captured request is used in place: a request rebound inside the future and borrowed
+        // before the await would keep a second slot of its size in the future.
         async move {
-            let mut request = request?;
-            let flight = core.begin(
-                &mut request,
-                RequestOptions {
-                    template: template.as_ref(),
-                    span_name: span_name.as_ref(),
-                    resend_count: None,
-                    parent: Some(&parent),
-                },
-            );
+            let flight = match &mut request {
+                Ok(request) => core.begin(
+                    request,
+                    RequestOptions {
+                        template: template.as_ref(),
+                        span_name: span_name.as_ref(),
+                        resend_count: None,
+                        parent: Some(&parent),
+                    },
+                ),
+                Err(_) => None,
+            };
+            let request = request?;
             let result = client.execute(request).await;
             if let Some(mut flight) = flight {
                 flight.finish(&result);
