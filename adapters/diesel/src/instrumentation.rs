@@ -95,8 +95,8 @@ impl QueryTracer {
         self.in_flight.push_back(entry);
     }
 
-    /// Where the query `query` finishes sits in the queue: the only query in flight, or the oldest with
-    /// the same SQL (else the oldest whose SQL was never rendered).
+    /// The queue position of the query that `query`'s finish belongs to: the only query in flight, or
+    /// the oldest with the same SQL (else the oldest whose SQL was never rendered).
     fn position_of(&mut self, query: &dyn DebugQuery) -> Option<usize> {
         match self.in_flight.len() {
             0 => return None,

@@ -2,8 +2,8 @@
 //!
 //! A client repeats itself: the same method to the same host, answered with the same status over the
 //! same protocol version. Building a point's attribute set for every request (a `Vec`, up to seven
-//! values and their reference counts, then the drop) cost about as much as everything else an
-//! unsampled request adds. So each thread keeps the sets it recorded last and records a response
+//! values and their reference counts, then the drop) was about 500 of the 3 950 instructions an
+//! unsampled request added. So each thread keeps the sets it recorded last and records a response
 //! with the set that matches it; a response that matches none gets its set built and remembered in
 //! place of the oldest.
 
