@@ -133,6 +133,17 @@ fn reqwest_tracing_subscriber(sampled: bool) -> impl tracing::Subscriber + Send 
         .with(tracing_opentelemetry_0_33::layer().with_tracer(provider.tracer("reqwest-tracing")))
 }
 
+/// The runtime every group runs its requests on: one thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What the in-memory variants request: a host, a port, a path and a query to handle.
+const IN_MEMORY_URL: &str = "http://api.example.com:8080/users/42?page=2";
+
 fn start_server() -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -153,10 +164,7 @@ fn start_server() -> String {
 
 fn loopback_get(c: &mut Criterion) {
     let url = start_server();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let bare = reqwest::Client::new();
     let plain_mw: ClientWithMiddleware = ClientBuilder::new(bare.clone()).build();
     let sampled = ClientBuilder::new(bare.clone()).with(otel(true)).build();
@@ -191,11 +199,8 @@ fn loopback_get(c: &mut Criterion) {
 }
 
 fn in_memory(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = "http://api.example.com:8080/users/42?page=2";
+    let rt = runtime();
+    let url = IN_MEMORY_URL;
     let client = reqwest::Client::new();
     let baseline = ClientBuilder::new(client.clone())
         .with(Answer::new())
@@ -239,10 +244,7 @@ fn in_memory(c: &mut Criterion) {
 /// the groups before it run.
 fn reqwest_tracing(c: &mut Criterion) {
     let url = start_server();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // reqwest-tracing injects through the global propagator of its OpenTelemetry release.
     opentelemetry_0_32::global::set_text_map_propagator(
         opentelemetry_sdk_0_32::propagation::TraceContextPropagator::new(),
@@ -255,7 +257,6 @@ fn reqwest_tracing(c: &mut Criterion) {
         .with(reqwest_tracing::TracingMiddleware::default())
         .with(Answer::new())
         .build();
-    let in_memory_url = "http://api.example.com:8080/users/42?page=2";
 
     let mut g = c.benchmark_group("reqwest_tracing");
     for sampled in [true, false] {
@@ -269,7 +270,7 @@ fn reqwest_tracing(c: &mut Criterion) {
             });
             g.bench_function(format!("in_memory_{suffix}"), |b| {
                 b.to_async(&rt).iter(|| async {
-                    black_box(in_memory.get(in_memory_url).send().await.unwrap())
+                    black_box(in_memory.get(IN_MEMORY_URL).send().await.unwrap())
                 })
             });
         });
