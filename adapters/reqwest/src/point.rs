@@ -282,6 +282,36 @@ mod tests {
         assert_eq!(recorded.len(), points.len());
     }
 
+    /// A point recorded while the thread's memory is in use (a meter whose recording sends a request
+    /// through the same client) is recorded with its own set, built for it, and nothing panics.
+    #[test]
+    fn a_point_recorded_while_the_memory_is_busy_gets_its_own_set() {
+        let t = Telemetry::new();
+        let histogram = t.meter_provider.meter("t").f64_histogram("d").build();
+        let point = base("busy.example", Some("/b"));
+        RECENT.with(|recent| {
+            let _busy = recent.borrow_mut();
+            record_response(&histogram, 0.5, &point, StatusCode::OK, Version::HTTP_11);
+        });
+        let expected = PointKey {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            base: point.clone(),
+        }
+        .attributes();
+        let points = t.metric("d");
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].count, 1);
+        assert_eq!(text(&points[0].attributes), text(&expected));
+        // Built for that one point only: the memory did not learn it.
+        assert!(RECENT.with(|recent| {
+            recent
+                .borrow()
+                .find(&point, StatusCode::OK, Version::HTTP_11)
+                .is_none()
+        }));
+    }
+
     #[test]
     fn error_statuses_carry_error_type() {
         let key = PointKey {
