@@ -26,6 +26,16 @@ async fn next(consumer: &mut InstrumentedConsumer) -> tracewire_lapin::Instrumen
         .expect("delivery")
 }
 
+/// Consumes `queue` and acks the first delivery.
+async fn ack_one(channel: &tracewire_lapin::InstrumentedChannel, queue: &str) {
+    let mut consumer = consume(channel, queue).await;
+    next(&mut consumer)
+        .await
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn process_span_joins_the_publishers_trace_across_connections() {
     let t = Telemetry::new();
@@ -414,12 +424,7 @@ async fn default_and_topic_exchange_destination_names() {
     .unwrap()
     .await
     .unwrap();
-    let mut consumer = consume(&ch, &queue).await;
-    next(&mut consumer)
-        .await
-        .ack(BasicAckOptions::default())
-        .await
-        .unwrap();
+    ack_one(&ch, &queue).await;
 
     let publish = t.span(&format!("publish {exchange}:orders.created"));
     assert_eq!(
@@ -734,12 +739,7 @@ async fn duration_points_are_the_span_durations() {
 
     let t = Telemetry::new();
     let ch = telemetry(&t).channel(channel(&connection).await);
-    let mut consumer = consume(&ch, &queue).await;
-    next(&mut consumer)
-        .await
-        .ack(BasicAckOptions::default())
-        .await
-        .unwrap();
+    ack_one(&ch, &queue).await;
     let processed = t.span(&format!("process {queue}"));
     let points = t.metric(semconv::metric::MESSAGING_PROCESS_DURATION);
     assert_eq!(points.len(), 1);

@@ -202,7 +202,8 @@ impl Core {
                 port,
                 method,
                 address: address(),
-                template: template.cloned(),
+                // Only duration points carry the template: not copied for the active-requests count.
+                template: template.filter(|_| metrics_on).cloned(),
             };
             if self.active_requests {
                 let counter = self.metrics().active_requests.clone();
