@@ -23,6 +23,8 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider,
 
 use crate::Config;
 
+pub mod paired;
+
 /// In-memory tracer and meter providers wired to exporters a test can read.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
