@@ -1,79 +1,30 @@
 //! SQLite select by primary key: bare diesel vs tracewire (sampled, unsampled) vs diesel-tracing 0.4
-//! under tracing-opentelemetry, in one criterion group.
+//! under tracing-opentelemetry, in one criterion group. `benches/paired.rs` measures the same
+//! variants in alternating blocks, for what each adds.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{bare, diesel_tracing, diesel_tracing_dispatch, next_id, ours};
 use diesel::prelude::*;
-use opentelemetry::trace::TracerProvider as _;
-use tracewire_diesel::{ConnectionInfo, DieselOptions, DieselTracing};
-use tracewire_shared::Config;
-use tracewire_shared::testing::bench_tracer_provider as provider;
-use tracing_subscriber::layer::SubscriberExt;
-
-#[allow(missing_docs)]
-mod schema {
-    diesel::table! {
-        users (id) {
-            id -> Integer,
-            name -> Text,
-        }
-    }
-}
-use schema::users;
-
-#[derive(Queryable, Debug)]
-#[allow(dead_code)]
-struct User {
-    id: i32,
-    name: String,
-}
-
-fn seed<C: Connection<Backend = diesel::sqlite::Sqlite>>(conn: &mut C) {
-    conn.batch_execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-        .unwrap();
-    let values: Vec<String> = (1..=1000).map(|i| format!("({i}, 'user {i}')")).collect();
-    conn.batch_execute(&format!(
-        "INSERT INTO users (id, name) VALUES {}",
-        values.join(",")
-    ))
-    .unwrap();
-}
-
-fn ours(sampled: bool, metrics: bool, summary: bool) -> SqliteConnection {
-    let config = Config::new()
-        .with_tracer_provider(provider(sampled))
-        .with_metrics(metrics);
-    let tracing = DieselTracing::new(
-        DieselOptions::new()
-            .config(config)
-            .metrics_query_summary(summary),
-    );
-    let mut conn = SqliteConnection::establish(":memory:").unwrap();
-    seed(&mut conn);
-    conn.set_instrumentation(tracing.for_open_connection(ConnectionInfo::parse(":memory:")));
-    conn
-}
 
 fn select<C>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
     conn: &mut C,
 ) where
-    C: Connection<Backend = diesel::sqlite::Sqlite> + diesel::connection::LoadConnection,
+    C: diesel::Connection<Backend = diesel::sqlite::Sqlite> + diesel::connection::LoadConnection,
 {
     let mut id = 0;
     group.bench_function(name, |b| {
-        b.iter(|| {
-            id = id % 1000 + 1;
-            black_box(users::table.find(id).first::<User>(conn).unwrap())
-        })
+        b.iter(|| black_box(common::select(conn, next_id(&mut id))))
     });
 }
 
 fn bench(c: &mut Criterion) {
-    let mut bare = SqliteConnection::establish(":memory:").unwrap();
-    seed(&mut bare);
+    let mut bare = bare();
     // Defaults: metrics on (through the global no-op meter), no summary on duration points.
     let mut sampled = ours(true, true, false);
     let mut unsampled = ours(false, true, false);
@@ -99,31 +50,25 @@ fn bench(c: &mut Criterion) {
         ("diesel_tracing_sampled", true),
         ("diesel_tracing_unsampled", false),
     ] {
-        let provider = provider(is_sampled);
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("diesel-tracing")));
-        tracing::subscriber::with_default(subscriber, || {
-            let mut conn =
-                diesel_tracing::sqlite::InstrumentedSqliteConnection::establish(":memory:")
-                    .unwrap();
-            seed(&mut conn);
-            select(&mut group, name, &mut conn);
-        });
+        let (dispatch, provider) = diesel_tracing_dispatch(is_sampled);
+        let mut conn = diesel_tracing(&dispatch);
+        tracing::dispatcher::with_default(&dispatch, || select(&mut group, name, &mut conn));
         let _ = provider.shutdown();
     }
     group.finish();
 
-    // What the instrumentation pays to learn a query's SQL: diesel renders it on request.
     let mut parts = c.benchmark_group("components");
     let mut id = 0;
     parts.bench_function("render_debug_query", |b| {
-        b.iter(|| {
-            id = id % 1000 + 1;
-            let query = users::table.find(id).limit(1);
-            black_box(diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string())
-        })
+        b.iter(|| black_box(render_debug_query(next_id(&mut id))))
     });
     parts.finish();
+}
+
+/// What the instrumentation pays to learn a query's SQL: diesel renders it on request.
+fn render_debug_query(id: i32) -> String {
+    let query = common::schema::users::table.find(id).limit(1);
+    diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string()
 }
 
 criterion_group!(benches, bench);
