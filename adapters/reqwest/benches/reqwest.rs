@@ -23,144 +23,14 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Extensions;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use reqwest::{Request, Response};
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tracewire_reqwest::OtelMiddleware;
-use tracewire_shared::Config;
-use tracewire_shared::propagation::W3cTraceContext;
-use tracewire_shared::testing::NoopExporter;
 
-fn otel(sampled: bool) -> OtelMiddleware {
-    OtelMiddleware::new(config(sampled))
-}
-
-fn config(sampled: bool) -> Config {
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(if sampled {
-            Sampler::AlwaysOn
-        } else {
-            Sampler::AlwaysOff
-        })
-        .with_batch_exporter(NoopExporter)
-        .build();
-    Config::new()
-        .with_tracer_provider(provider)
-        .with_propagator(W3cTraceContext::new())
-}
-
-/// Answers every request itself: the end of the chain without a network.
-///
-/// It first does what `reqwest::Client` does to every request after the middleware chain: merge the
-/// client's default headers (`accept: */*`) into the request's header map. Without that, whichever
-/// layer first inserts a header pays the map's first allocation, which reqwest makes anyway, and it
-/// would be charged to the instrumentation's `traceparent`.
-struct Answer {
-    default_headers: http::HeaderMap,
-}
-
-impl Answer {
-    fn new() -> Self {
-        let mut default_headers = http::HeaderMap::new();
-        default_headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
-        Self { default_headers }
-    }
-}
-
-#[async_trait::async_trait]
-impl Middleware for Answer {
-    async fn handle(
-        &self,
-        mut request: Request,
-        _: &mut Extensions,
-        _: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        let headers = request.headers_mut();
-        for (name, value) in &self.default_headers {
-            if let http::header::Entry::Vacant(entry) = headers.entry(name) {
-                entry.insert(value.clone());
-            }
-        }
-        black_box(&request);
-        Ok(Response::from(http::Response::new("ok")))
-    }
-}
-
-/// Forwards every request: what any middleware layer costs, instrumentation aside.
-struct PassThrough;
-
-#[async_trait::async_trait]
-impl Middleware for PassThrough {
-    async fn handle(
-        &self,
-        req: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        next.run(req, extensions).await
-    }
-}
-
-/// An OpenTelemetry 0.32 exporter that drops everything, for the reqwest-tracing calibration.
-#[derive(Debug)]
-struct NoopExporter032;
-
-impl opentelemetry_sdk_0_32::trace::SpanExporter for NoopExporter032 {
-    async fn export(
-        &self,
-        _batch: Vec<opentelemetry_sdk_0_32::trace::SpanData>,
-    ) -> opentelemetry_sdk_0_32::error::OTelSdkResult {
-        Ok(())
-    }
-}
-
-/// A `tracing` subscriber exporting to OpenTelemetry 0.32 with the given sampling, for
-/// reqwest-tracing.
-fn reqwest_tracing_subscriber(sampled: bool) -> impl tracing::Subscriber + Send + Sync {
-    use opentelemetry_0_32::trace::TracerProvider as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    let provider = opentelemetry_sdk_0_32::trace::SdkTracerProvider::builder()
-        .with_sampler(if sampled {
-            opentelemetry_sdk_0_32::trace::Sampler::AlwaysOn
-        } else {
-            opentelemetry_sdk_0_32::trace::Sampler::AlwaysOff
-        })
-        .with_batch_exporter(NoopExporter032)
-        .build();
-    tracing_subscriber::registry()
-        .with(tracing_opentelemetry_0_33::layer().with_tracer(provider.tracer("reqwest-tracing")))
-}
-
-/// The runtime every group runs its requests on: one thread.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// What the in-memory variants request: a host, a port, a path and a query to handle.
-const IN_MEMORY_URL: &str = "http://api.example.com:8080/users/42?page=2";
-
-fn start_server() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}/", rx.recv().unwrap())
-}
+mod common;
+use common::{
+    Answer, IN_MEMORY_URL, PassThrough, config, otel, reqwest_tracing_dispatch,
+    reqwest_tracing_middleware, runtime, start_server,
+};
 
 fn loopback_get(c: &mut Criterion) {
     let url = start_server();
@@ -245,23 +115,19 @@ fn in_memory(c: &mut Criterion) {
 fn reqwest_tracing(c: &mut Criterion) {
     let url = start_server();
     let rt = runtime();
-    // reqwest-tracing injects through the global propagator of its OpenTelemetry release.
-    opentelemetry_0_32::global::set_text_map_propagator(
-        opentelemetry_sdk_0_32::propagation::TraceContextPropagator::new(),
-    );
     let client = reqwest::Client::new();
     let loopback = ClientBuilder::new(client.clone())
-        .with(reqwest_tracing::TracingMiddleware::default())
+        .with(reqwest_tracing_middleware())
         .build();
     let in_memory = ClientBuilder::new(client)
-        .with(reqwest_tracing::TracingMiddleware::default())
+        .with(reqwest_tracing_middleware())
         .with(Answer::new())
         .build();
 
     let mut g = c.benchmark_group("reqwest_tracing");
     for sampled in [true, false] {
         let suffix = if sampled { "sampled" } else { "unsampled" };
-        tracing::subscriber::with_default(reqwest_tracing_subscriber(sampled), || {
+        tracing::dispatcher::with_default(&reqwest_tracing_dispatch(sampled), || {
             g.bench_function(format!("loopback_get_{suffix}"), |b| {
                 b.to_async(&rt).iter(|| async {
                     let r = loopback.get(&url).send().await.unwrap();
