@@ -4,178 +4,43 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracewire_lapin::LapinTelemetry;
-use tracewire_shared::Config;
-use tracewire_shared::propagation::W3cTraceContext;
-use tracewire_shared::testing::NoopExporter;
+use lapin::{BasicProperties, Connection};
+use opentelemetry_sdk::trace::Sampler;
 
-fn url() -> String {
-    std::env::var("TRACEWIRE_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-async fn queue(channel: &Channel, name: &str) {
-    channel
-        .queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare");
-}
-
-fn telemetry(sampler: Sampler) -> LapinTelemetry {
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_batch_exporter(NoopExporter)
-        .build();
-    LapinTelemetry::builder()
-        .config(
-            Config::new()
-                .with_tracer_provider(provider)
-                .with_propagator(W3cTraceContext::new()),
-        )
-        .uri(&url())
-        .build()
-}
+mod common;
+use common::{
+    bare_round_trips, connect, instrumented_round_trips, sdk_floor_round_trips, telemetry,
+    trace_headers,
+};
+use tracewire_shared::testing::bench_tracer_provider;
 
 fn round_trip(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let connection = rt
-        .block_on(Connection::connect(&url(), ConnectionProperties::default()))
-        .expect("RabbitMQ on 127.0.0.1:5672 (scripts/services up rabbitmq)");
+    let (rt, connection) = connect();
     let mut group = c.benchmark_group("lapin_round_trip");
 
     // Bare lapin twice: without headers, and with the `traceparent`/`tracestate` headers the
     // instrumented variants carry, which separates the broker's cost of a header table from ours.
-    for (label, headers) in [("bare", false), ("bare_with_trace_headers", true)] {
-        group.bench_function(label, |b| {
-            let name = format!("tw-bench-{label}-{}", std::process::id());
-            let properties = if headers {
-                let mut table = FieldTable::default();
-                table.insert(
-                    "traceparent".into(),
-                    lapin::types::AMQPValue::LongString(
-                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
-                    ),
-                );
-                table.insert(
-                    "tracestate".into(),
-                    lapin::types::AMQPValue::LongString("".into()),
-                );
-                BasicProperties::default().with_headers(table)
-            } else {
-                BasicProperties::default()
-            };
-            let (channel, mut consumer) = rt.block_on(async {
-                let channel = connection.create_channel().await.unwrap();
-                queue(&channel, &name).await;
-                let consumer = channel
-                    .basic_consume(
-                        name.as_str().into(),
-                        "".into(),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .unwrap();
-                (channel, consumer)
-            });
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        channel
-                            .basic_publish(
-                                "".into(),
-                                name.as_str().into(),
-                                BasicPublishOptions::default(),
-                                b"benchmark payload",
-                                properties.clone(),
-                            )
-                            .await
-                            .unwrap()
-                            .await
-                            .unwrap();
-                        let delivery = consumer.next().await.unwrap().unwrap();
-                        delivery.ack(BasicAckOptions::default()).await.unwrap();
-                    }
-                    start.elapsed()
-                })
-            });
-            rt.block_on(async {
-                let _ = channel
-                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            });
-        });
-    }
-
+    let mut bare = bare_round_trips(&rt, &connection, "bare", BasicProperties::default());
+    group.bench_function("bare", |b| b.iter_custom(&mut bare));
+    let mut with_headers = bare_round_trips(&rt, &connection, "headers", trace_headers());
+    group.bench_function("bare_with_trace_headers", |b| {
+        b.iter_custom(&mut with_headers)
+    });
+    // The floor of any OpenTelemetry instrumentation: two bare SDK spans per round trip.
+    let floor = bench_tracer_provider(true);
+    let mut with_spans = sdk_floor_round_trips(&rt, &connection, "floor", &floor);
+    group.bench_function("bare_with_trace_headers_and_two_sdk_spans", |b| {
+        b.iter_custom(&mut with_spans)
+    });
     for (label, sampler) in [
         ("instrumented_sampled", Sampler::AlwaysOn),
         ("instrumented_unsampled", Sampler::AlwaysOff),
     ] {
-        let telemetry = telemetry(sampler);
-        group.bench_function(label, |b| {
-            let name = format!("tw-bench-{label}-{}", std::process::id());
-            let (channel, mut consumer) = rt.block_on(async {
-                let channel = telemetry.channel(connection.create_channel().await.unwrap());
-                queue(&channel, &name).await;
-                let consumer = channel
-                    .basic_consume(
-                        name.as_str().into(),
-                        "".into(),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .unwrap();
-                (channel, consumer)
-            });
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        channel
-                            .basic_publish(
-                                "".into(),
-                                name.as_str().into(),
-                                BasicPublishOptions::default(),
-                                b"benchmark payload",
-                                BasicProperties::default(),
-                            )
-                            .await
-                            .unwrap()
-                            .await
-                            .unwrap();
-                        let delivery = consumer.next().await.unwrap().unwrap();
-                        delivery.ack(BasicAckOptions::default()).await.unwrap();
-                    }
-                    start.elapsed()
-                })
-            });
-            rt.block_on(async {
-                let _ = channel
-                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            });
-        });
+        let mut round_trips =
+            instrumented_round_trips(&rt, &connection, label, &telemetry(sampler));
+        group.bench_function(label, |b| b.iter_custom(&mut round_trips));
     }
     group.finish();
     publish_only(c, &rt, &connection);
