@@ -1,5 +1,6 @@
 //! SQLite select by primary key: bare diesel vs tracewire (sampled, unsampled) vs diesel-tracing 0.4
-//! under tracing-opentelemetry, in one criterion group. `benches/paired.rs` measures the same
+//! under tracing-opentelemetry, in one criterion group, with the floor of any OpenTelemetry
+//! instrumentation (a span per query, and the SQL rendered). `benches/paired.rs` measures the same
 //! variants in alternating blocks, for what each adds.
 
 use std::hint::black_box;
@@ -7,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use common::{bare, diesel_tracing, diesel_tracing_dispatch, next_id, ours};
+use common::{bare, diesel_tracing, diesel_tracing_dispatch, floor, next_id, ours};
 use diesel::prelude::*;
 
 fn select<C>(
@@ -45,6 +46,13 @@ fn bench(c: &mut Criterion) {
         "tracewire_unsampled_metrics_off",
         &mut unsampled_no_metrics,
     );
+    // The floor any OpenTelemetry instrumentation pays: a span per query, and the SQL rendered.
+    select(
+        &mut group,
+        "floor_sampled_span_and_sql",
+        &mut floor(true, true),
+    );
+    select(&mut group, "floor_unsampled_span", &mut floor(false, false));
 
     for (name, is_sampled) in [
         ("diesel_tracing_sampled", true),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tracewire_shared::testing::paired::Paired;
 
 mod common;
-use common::{bare, diesel_tracing, diesel_tracing_dispatch, next_id, select};
+use common::{bare, diesel_tracing, diesel_tracing_dispatch, floor, next_id, select};
 
 /// Times `iters` selects on `conn`, walking the 1 000 keys in turn.
 fn selects<C>(mut conn: C) -> impl FnMut(u64) -> Duration
@@ -28,7 +28,8 @@ where
     }
 }
 
-/// Bare diesel and tracewire's variants.
+/// Bare diesel, tracewire's variants, and the floor any OpenTelemetry instrumentation pays: a
+/// span per query (sampled or not) and, sampled, the SQL rendered.
 fn ours(paired: Paired<'_>) -> Paired<'_> {
     paired
         .variant("bare", selects(bare()))
@@ -38,6 +39,9 @@ fn ours(paired: Paired<'_>) -> Paired<'_> {
             "tracewire_unsampled_metrics_off",
             selects(ours_traced(false, false)),
         )
+        .variant("floor_sampled_span_and_sql", selects(floor(true, true)))
+        .variant("floor_sampled_span", selects(floor(true, false)))
+        .variant("floor_unsampled_span", selects(floor(false, false)))
 }
 
 /// A connection traced by tracewire, without `db.query.summary` on duration points (the default).
@@ -81,6 +85,19 @@ fn main() {
         ("tracewire_unsampled", "diesel_tracing_unsampled", 0.97, 0.2),
         (
             "tracewire_unsampled_metrics_off",
+            "diesel_tracing_unsampled",
+            0.97,
+            0.2,
+        ),
+        (
+            "floor_sampled_span_and_sql",
+            "diesel_tracing_sampled",
+            1.74,
+            1.0,
+        ),
+        ("floor_sampled_span", "diesel_tracing_sampled", 1.74, 1.0),
+        (
+            "floor_unsampled_span",
             "diesel_tracing_unsampled",
             0.97,
             0.2,

@@ -22,7 +22,7 @@ use tracewire_shared::testing::paired::{Paired, PairedReport};
 
 mod common;
 use common::{
-    Answer, IN_MEMORY_URL, PassThrough, config, otel, reqwest_tracing_dispatch,
+    Answer, Floor, IN_MEMORY_URL, PassThrough, config, otel, reqwest_tracing_dispatch,
     reqwest_tracing_middleware, runtime, start_server,
 };
 
@@ -100,7 +100,8 @@ fn under<'a>(
     move |iters| tracing::dispatcher::with_default(&dispatch, || routine(iters))
 }
 
-/// The baseline and tracewire's variants on `chain`.
+/// The baseline, tracewire's variants, and the floor any OpenTelemetry instrumentation pays (a span
+/// and its `traceparent`), on `chain`.
 fn ours<'a>(paired: Paired<'a>, rt: &'a Runtime, chain: Chain, url: &'a str) -> Paired<'a> {
     let no_metrics = OtelMiddleware::new(config(false).with_metrics(false));
     paired
@@ -120,6 +121,14 @@ fn ours<'a>(paired: Paired<'a>, rt: &'a Runtime, chain: Chain, url: &'a str) -> 
             "otel_unsampled_metrics_off",
             gets(rt, chain.client(Some(no_metrics)), url),
         )
+        .variant(
+            "floor_sampled",
+            gets(rt, chain.client(Some(Floor::new(true))), url),
+        )
+        .variant(
+            "floor_unsampled",
+            gets(rt, chain.client(Some(Floor::new(false))), url),
+        )
 }
 
 /// Prints what tracewire adds on `chain`, scaled to #6's machine by reqwest-tracing's cost there.
@@ -135,6 +144,8 @@ fn print_scaled(report: &PairedReport, chain: Chain) {
             3.6,
             0.3,
         ),
+        ("floor_sampled", "reqwest_tracing_sampled", 5.6, 1.5),
+        ("floor_unsampled", "reqwest_tracing_unsampled", 3.6, 0.3),
     ] {
         let baseline = chain.baseline();
         let scaled = report.added(variant, baseline).and_then(|added| {

@@ -9,6 +9,8 @@
 //!   is the cost of any extra middleware layer (a boxed future), instrumentation aside. The answering
 //!   middleware merges the client's default headers into the request first, as `reqwest::Client`
 //!   does after the chain, so the header map's first allocation is charged where reqwest makes it.
+//!   `floor_sampled` / `floor_unsampled` are the floor of any OpenTelemetry instrumentation: a
+//!   middleware with one span per request and its `traceparent`, nothing else.
 //! - `reqwest_tracing`: the calibration point, reqwest-tracing 0.7 with context propagation
 //!   (`TracingMiddleware` under tracing-opentelemetry, W3C propagator, the same sampler and exporter
 //!   set-up on OpenTelemetry 0.32, the newest it supports), over loopback and in memory. Its added
@@ -28,7 +30,7 @@ use tracewire_reqwest::OtelMiddleware;
 
 mod common;
 use common::{
-    Answer, IN_MEMORY_URL, PassThrough, config, otel, reqwest_tracing_dispatch,
+    Answer, Floor, IN_MEMORY_URL, PassThrough, config, otel, reqwest_tracing_dispatch,
     reqwest_tracing_middleware, runtime, start_server,
 };
 
@@ -87,8 +89,17 @@ fn in_memory(c: &mut Criterion) {
         .with(otel(false))
         .with(Answer::new())
         .build();
-    let unsampled_no_metrics = ClientBuilder::new(client)
+    let unsampled_no_metrics = ClientBuilder::new(client.clone())
         .with(OtelMiddleware::new(config(false).with_metrics(false)))
+        .with(Answer::new())
+        .build();
+    // The floor any OpenTelemetry instrumentation pays: a span and its `traceparent`.
+    let floor_sampled = ClientBuilder::new(client.clone())
+        .with(Floor::new(true))
+        .with(Answer::new())
+        .build();
+    let floor_unsampled = ClientBuilder::new(client)
+        .with(Floor::new(false))
         .with(Answer::new())
         .build();
 
@@ -99,6 +110,8 @@ fn in_memory(c: &mut Criterion) {
         ("otel_sampled", &sampled),
         ("otel_unsampled", &unsampled),
         ("otel_unsampled_metrics_off", &unsampled_no_metrics),
+        ("floor_sampled", &floor_sampled),
+        ("floor_unsampled", &floor_unsampled),
     ] {
         g.bench_function(name, |b| {
             b.to_async(&rt)

@@ -159,3 +159,44 @@ pub fn start_server() -> String {
     });
     format!("http://{}/", rx.recv().unwrap())
 }
+
+/// The floor of any OpenTelemetry instrumentation of a request, for comparison: a middleware with
+/// one CLIENT span per request, constant name, no attributes, its context injected as
+/// `traceparent` through tracewire's W3C propagator (the cheapest there is), no metrics.
+pub struct Floor {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    propagator: tracewire_shared::propagation::Propagator,
+}
+
+impl Floor {
+    /// The floor, sampling everything or nothing.
+    pub fn new(sampled: bool) -> Self {
+        use opentelemetry::trace::TracerProvider as _;
+        Self {
+            tracer: tracewire_shared::testing::bench_tracer_provider(sampled).tracer("floor"),
+            propagator: tracewire_shared::propagation::Propagator::new(W3cTraceContext::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for Floor {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+        let span = self
+            .tracer
+            .span_builder("GET")
+            .with_kind(SpanKind::Client)
+            .start(&self.tracer);
+        let cx = opentelemetry::Context::current_with_span(span);
+        self.propagator.inject_headers(&cx, req.headers_mut());
+        let result = next.run(req, extensions).await;
+        cx.span().end();
+        result
+    }
+}
