@@ -123,7 +123,8 @@ impl<'a> Paired<'a> {
         let count = self.variants.len();
         let mut times = vec![Vec::with_capacity(self.rounds); count];
         for round in 0..self.warm_up_rounds + self.rounds {
-            // Rotated, so that no variant always runs first (or always after the same one).
+            // Rotated, so that each variant runs first in turn: none always starts a round, when
+            // whatever ran before the round (a reallocation, a page fault) is still being paid for.
             for offset in 0..count {
                 let index = (round + offset) % count;
                 let elapsed = (self.variants[index].1)(self.block);
@@ -175,9 +176,7 @@ impl Estimate {
             high_ns: values[(middle + half_width).min(n - 1)],
         })
     }
-}
 
-impl Estimate {
     /// This added cost scaled to a reference machine: `calibration` is what a variant known to add
     /// `reference` there (another library's instrumentation, say) added here, measured the same
     /// way. `None` when the calibration added nothing.
