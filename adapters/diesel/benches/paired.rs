@@ -103,11 +103,8 @@ fn main() {
             0.2,
         ),
     ] {
-        let scaled = report.added(variant, "bare").and_then(|added| {
-            let reference = Duration::from_secs_f64(reference_us / 1e6);
-            added.scaled_to(&report.added(calibration, "bare")?, reference)
-        });
-        if let Some(scaled) = scaled {
+        let reference = Duration::from_secs_f64(reference_us / 1e6);
+        if let Some(scaled) = report.scaled(variant, "bare", calibration, reference) {
             println!(
                 "{variant:<44} scaled to #4's machine: +{:.3} µs (target ≤ {target_us} µs)",
                 scaled.as_secs_f64() * 1e6

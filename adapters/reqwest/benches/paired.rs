@@ -147,12 +147,8 @@ fn print_scaled(report: &PairedReport, chain: Chain) {
         ("floor_sampled", "reqwest_tracing_sampled", 5.6, 1.5),
         ("floor_unsampled", "reqwest_tracing_unsampled", 3.6, 0.3),
     ] {
-        let baseline = chain.baseline();
-        let scaled = report.added(variant, baseline).and_then(|added| {
-            let reference = Duration::from_secs_f64(reference_us / 1e6);
-            added.scaled_to(&report.added(calibration, baseline)?, reference)
-        });
-        if let Some(scaled) = scaled {
+        let reference = Duration::from_secs_f64(reference_us / 1e6);
+        if let Some(scaled) = report.scaled(variant, chain.baseline(), calibration, reference) {
             println!(
                 "{variant:<44} scaled to #6's machine: +{:.3} µs (target ≤ {target_us} µs)",
                 scaled.as_secs_f64() * 1e6

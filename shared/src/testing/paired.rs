@@ -225,6 +225,19 @@ impl PairedReport {
                 .collect(),
         )
     }
+
+    /// What `name` adds over `baseline`, scaled to a reference machine where `calibration`, a
+    /// variant of the same rounds, is known to add `reference` (see [`Estimate::scaled_to`]).
+    pub fn scaled(
+        &self,
+        name: &str,
+        baseline: &str,
+        calibration: &str,
+        reference: Duration,
+    ) -> Option<Duration> {
+        self.added(name, baseline)?
+            .scaled_to(&self.added(calibration, baseline)?, reference)
+    }
 }
 
 impl fmt::Display for PairedReport {
@@ -308,6 +321,18 @@ mod tests {
         );
         let nothing = report.added("base", "base").unwrap();
         assert_eq!(added.scaled_to(&nothing, Duration::from_nanos(10)), None);
+        assert_eq!(
+            report.scaled("plus", "base", "plus", Duration::from_nanos(10)),
+            Some(Duration::from_nanos(10))
+        );
+        assert_eq!(
+            report.scaled("plus", "base", "base", Duration::from_nanos(10)),
+            None
+        );
+        assert_eq!(
+            report.scaled("nope", "base", "plus", Duration::from_nanos(10)),
+            None
+        );
         let table = report.to_string();
         assert!(table.contains("plus"), "{table}");
         assert!(table.contains("+0.005 µs"), "{table}");
