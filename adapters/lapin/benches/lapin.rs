@@ -6,11 +6,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::options::BasicAckOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use opentelemetry_sdk::trace::Sampler;
 
+// `#[macro_use]` for `publish!`, which `publish_only` also uses.
+#[macro_use]
 mod common;
 use common::{
     bare_round_trips, connect, instrumented_round_trips, sdk_floor_round_trips, telemetry,
@@ -59,17 +61,7 @@ fn publish_only(c: &mut Criterion, rt: &tokio::runtime::Runtime, connection: &Co
             rt.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    bare.basic_publish(
-                        "".into(),
-                        "".into(),
-                        BasicPublishOptions::default(),
-                        b"benchmark payload",
-                        BasicProperties::default(),
-                    )
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
+                    publish!(bare, "", BasicProperties::default());
                 }
                 start.elapsed()
             })
@@ -85,18 +77,7 @@ fn publish_only(c: &mut Criterion, rt: &tokio::runtime::Runtime, connection: &Co
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        channel
-                            .basic_publish(
-                                "".into(),
-                                "".into(),
-                                BasicPublishOptions::default(),
-                                b"benchmark payload",
-                                BasicProperties::default(),
-                            )
-                            .await
-                            .unwrap()
-                            .await
-                            .unwrap();
+                        publish!(channel, "", BasicProperties::default());
                     }
                     start.elapsed()
                 })

@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
@@ -15,6 +13,44 @@ use tracewire_lapin::LapinTelemetry;
 use tracewire_shared::Config;
 use tracewire_shared::propagation::W3cTraceContext;
 use tracewire_shared::testing::NoopExporter;
+
+// lapin's channel and tracewire's have the same methods with different types: macros, not a trait
+// over both, keep the steps written once.
+
+/// Publishes the bench's payload on `channel` (lapin's or tracewire's) through the default
+/// exchange to `routing_key`, and awaits the broker's confirmation (immediate without confirms).
+macro_rules! publish {
+    ($channel:expr, $routing_key:expr, $properties:expr) => {
+        $channel
+            .basic_publish(
+                "".into(),
+                $routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                b"benchmark payload",
+                $properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+    };
+}
+
+/// Declares the queue `name` on `channel` (lapin's or tracewire's) and starts consuming it.
+macro_rules! consume {
+    ($channel:expr, $name:expr) => {{
+        queue(&$channel, &$name).await;
+        $channel
+            .basic_consume(
+                $name.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+    }};
+}
 
 /// The broker, `TRACEWIRE_AMQP_URL` or the local RabbitMQ.
 pub fn url() -> String {
@@ -125,16 +161,7 @@ fn round_trips<'a>(
     let name = queue_name(label);
     let (channel, mut consumer) = rt.block_on(async {
         let channel = connection.create_channel().await.unwrap();
-        queue(&channel, &name).await;
-        let consumer = channel
-            .basic_consume(
-                name.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let consumer = consume!(channel, name);
         (channel, consumer)
     });
     move |iters| {
@@ -142,18 +169,7 @@ fn round_trips<'a>(
             let start = Instant::now();
             for _ in 0..iters {
                 let publish = span("publish bench", SpanKind::Producer);
-                channel
-                    .basic_publish(
-                        "".into(),
-                        name.as_str().into(),
-                        BasicPublishOptions::default(),
-                        b"benchmark payload",
-                        properties.clone(),
-                    )
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
+                publish!(channel, name.as_str(), properties.clone());
                 if let Some(mut span) = publish {
                     span.end();
                 }
@@ -179,34 +195,14 @@ pub fn instrumented_round_trips<'a>(
     let name = queue_name(label);
     let (channel, mut consumer) = rt.block_on(async {
         let channel = telemetry.channel(connection.create_channel().await.unwrap());
-        queue(&channel, &name).await;
-        let consumer = channel
-            .basic_consume(
-                name.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let consumer = consume!(channel, name);
         (channel, consumer)
     });
     move |iters| {
         rt.block_on(async {
             let start = Instant::now();
             for _ in 0..iters {
-                channel
-                    .basic_publish(
-                        "".into(),
-                        name.as_str().into(),
-                        BasicPublishOptions::default(),
-                        b"benchmark payload",
-                        BasicProperties::default(),
-                    )
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
+                publish!(channel, name.as_str(), BasicProperties::default());
                 let delivery = consumer.next().await.unwrap().unwrap();
                 delivery.ack(BasicAckOptions::default()).await.unwrap();
             }
