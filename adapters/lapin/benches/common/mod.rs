@@ -164,25 +164,19 @@ fn round_trips<'a>(
         let consumer = consume!(channel, name);
         (channel, consumer)
     });
-    move |iters| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let publish = span("publish bench", SpanKind::Producer);
-                publish!(channel, name.as_str(), properties.clone());
-                if let Some(mut span) = publish {
-                    span.end();
-                }
-                let delivery = consumer.next().await.unwrap().unwrap();
-                let process = span("process bench", SpanKind::Consumer);
-                delivery.ack(BasicAckOptions::default()).await.unwrap();
-                if let Some(mut span) = process {
-                    span.end();
-                }
-            }
-            start.elapsed()
-        })
-    }
+    timed(rt, async move || {
+        let publish = span("publish bench", SpanKind::Producer);
+        publish!(channel, name.as_str(), properties.clone());
+        if let Some(mut span) = publish {
+            span.end();
+        }
+        let delivery = consumer.next().await.unwrap().unwrap();
+        let process = span("process bench", SpanKind::Consumer);
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        if let Some(mut span) = process {
+            span.end();
+        }
+    })
 }
 
 /// The same round trips through tracewire's channel and consumer.
@@ -198,13 +192,20 @@ pub fn instrumented_round_trips<'a>(
         let consumer = consume!(channel, name);
         (channel, consumer)
     });
+    timed(rt, async move || {
+        publish!(channel, name.as_str(), BasicProperties::default());
+        let delivery = consumer.next().await.unwrap().unwrap();
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+    })
+}
+
+/// Times `iters` round trips, each `one`, on `rt`.
+fn timed<'a>(rt: &'a Runtime, mut one: impl AsyncFnMut() + 'a) -> impl FnMut(u64) -> Duration + 'a {
     move |iters| {
         rt.block_on(async {
             let start = Instant::now();
             for _ in 0..iters {
-                publish!(channel, name.as_str(), BasicProperties::default());
-                let delivery = consumer.next().await.unwrap().unwrap();
-                delivery.ack(BasicAckOptions::default()).await.unwrap();
+                one().await;
             }
             start.elapsed()
         })
